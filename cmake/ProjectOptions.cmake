@@ -1,0 +1,16 @@
+# Interface targets that carry warnings and sanitizer flags; every Vapor target links them PRIVATE.
+add_library(vapor_warnings INTERFACE)
+target_compile_options(vapor_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
+  -Wold-style-cast -Woverloaded-virtual
+  $<$<BOOL:${VAPOR_WARNINGS_AS_ERRORS}>:-Werror>)
+
+add_library(vapor_sanitizers INTERFACE)
+if(VAPOR_SANITIZE)
+  target_compile_options(vapor_sanitizers INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(vapor_sanitizers INTERFACE -fsanitize=address,undefined)
+endif()
+
+add_library(vapor_options INTERFACE)
+target_link_libraries(vapor_options INTERFACE vapor_warnings vapor_sanitizers)

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config_error.hpp"
+
+namespace vapor::config {
+
+/// SQLite's `PRAGMA synchronous` levels that a user may choose.
+enum class SynchronousMode { off, normal, full, extra };
+
+/// vapord.yaml, typed and validated. Relative paths are resolved against the config file's
+/// folder. Every limit the daemon enforces is named here with its default.
+struct DaemonConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 9786;
+  std::filesystem::path database = "vapor.db";
+  std::filesystem::path queue = "jobs.yaml";
+  std::size_t queue_max_bytes = 1024 * 1024;  ///< a larger queue file is refused
+
+  struct Scheduler {
+    std::size_t max_concurrent = 4;
+    std::chrono::milliseconds step_interval{1500};  ///< default for jobs that set none
+    std::chrono::milliseconds stall_timeout{60'000};
+    std::size_t max_jobs = 10'000;  ///< queued + running + finished jobs held in memory
+  } scheduler;
+
+  struct Store {
+    std::chrono::milliseconds flush_interval{1000};
+    SynchronousMode synchronous = SynchronousMode::normal;
+    std::chrono::milliseconds busy_timeout{5000};
+    std::size_t max_pending_rows = 1'000'000;  ///< beyond this, jobs pause until a flush succeeds
+  } store;
+
+  struct Metrics {
+    std::chrono::milliseconds finished_job_ttl{10 * 60 * 1000};
+  } metrics;
+
+  struct Api {
+    std::optional<std::filesystem::path> token_file;
+    std::vector<std::string> allowed_origins;
+    std::vector<std::string> allowed_hosts;
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_header_bytes = 8 * 1024;
+    std::chrono::milliseconds read_timeout{30'000};
+    std::size_t max_connections = 512;
+  } api;
+
+  struct Websocket {
+    std::size_t max_clients = 256;
+    std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  } websocket;
+
+  bool operator==(const DaemonConfig&) const = default;
+};
+
+/// Parses vapord.yaml text. `file` labels errors; `base_dir` resolves relative paths.
+[[nodiscard]] Parsed<DaemonConfig> parse_daemon_config(std::string_view text, std::string_view file,
+                                                       const std::filesystem::path& base_dir);
+
+/// Reads and parses a vapord.yaml file (refuses files over 1 MiB).
+[[nodiscard]] Parsed<DaemonConfig> load_daemon_config(const std::filesystem::path& path);
+
+/// `1500ms`, `2s`, `5m`, `1h` (a bare number is refused: the unit must be said).
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace vapor::config

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job_events.hpp"
+#include "store/sqlite_database.hpp"
+#include "core/job_state.hpp"
+#include "support/result.hpp"
+
+namespace vapor::store {
+
+/// SQLite's `PRAGMA synchronous` level.
+enum class Synchronous { off, normal, full, extra };
+
+struct StoreOptions {
+  std::filesystem::path path;  ///< a file path, or ":memory:"
+  Synchronous synchronous = Synchronous::normal;
+  std::chrono::milliseconds busy_timeout{5000};
+  std::size_t max_pending_rows = 1'000'000;
+};
+
+/// A job row as stored: the spec is kept as the JSON text the caller gave.
+struct StoredJob {
+  core::JobId id = 0;
+  std::string name;
+  std::string spec_json;
+  core::JobState state = core::JobState::queued;
+  std::string reason;
+  std::uint64_t step = 0;  ///< last committed step (0: none)
+  core::WallTime created_at;
+  std::optional<core::WallTime> started_at;
+  std::optional<core::WallTime> finished_at;
+};
+
+/// A new job to persist (inserted in the next flush, before any of its points).
+struct NewJob {
+  core::JobId id = 0;
+  std::string name;
+  std::string spec_json;
+  core::WallTime created_at;
+};
+
+/// One point; a NaN loss is stored as NULL and read back as NaN.
+struct StoredPoint {
+  core::JobId job_id = 0;
+  std::uint64_t step = 0;
+  std::uint64_t epoch = 0;
+  double loss = 0.0;
+  double accuracy = 0.0;
+  core::WallTime ts;
+};
+
+struct StoredTransition {
+  core::JobId job_id = 0;
+  core::JobState from = core::JobState::queued;
+  core::JobState to = core::JobState::queued;
+  std::string reason;
+  core::WallTime ts;
+};
+
+/// Outcome of one flush.
+struct FlushStats {
+  std::size_t points = 0;
+  std::size_t transitions = 0;
+  std::size_t jobs = 0;
+  std::chrono::nanoseconds duration{0};
+};
+
+/// The schema version this build writes (`PRAGMA user_version`).
+inline constexpr int current_schema_version = 2;
+
+/// Persists jobs, points and state transitions in one SQLite file (WAL mode).
+/// Writes are buffered in memory and committed by `flush()`, one transaction carrying every row
+/// since the last flush; a failed flush rolls back and keeps the rows for the next one.
+/// Not thread-safe: one owner thread (the event loop) calls everything.
+class SqliteJobStore final : public core::JobEventListener {
+ public:
+  /// Opens (or creates) the database, checks its integrity and migrates its schema.
+  /// A corrupt, unreadable or newer-than-supported file is an error; it is never overwritten.
+  static Result<std::unique_ptr<SqliteJobStore>> open(const StoreOptions& options);
+
+  ~SqliteJobStore() override;
+
+  void add_job(const NewJob& job);
+  void on_step(const core::StepRecorded& event) override;
+  void on_state_changed(const core::JobStateChanged& event) override;
+
+  /// Commits everything buffered. On error nothing is lost: the rows stay buffered.
+  Result<FlushStats> flush();
+
+  [[nodiscard]] std::size_t pending_rows() const;
+  /// True when the buffer has reached `max_pending_rows` (producers should pause).
+  [[nodiscard]] bool backlogged() const;
+
+  // Reads see committed data only.
+  Result<std::vector<StoredJob>> load_jobs();
+  Result<std::vector<StoredPoint>> load_points(core::JobId job_id, std::uint64_t after_step,
+                                               std::size_t limit);
+  Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id);
+
+ private:
+  struct Impl;
+  explicit SqliteJobStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Brings a database up to `target_version` by running each migration in its own transaction
+/// (exposed so tests and benchmarks can build old or bare schemas).
+Result<void> migrate_schema(Database& db, int target_version);
+
+}  // namespace vapor::store

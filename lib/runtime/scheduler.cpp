@@ -1,0 +1,283 @@
+#include "runtime/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/simulator.hpp"
+
+namespace vapor::runtime {
+
+using core::JobEvent;
+using core::JobState;
+
+namespace {
+/// A driver that falls further behind than this (a suspended process) skips ahead instead of
+/// replaying every missed step at once.
+constexpr std::chrono::seconds max_catch_up{1};
+}  // namespace
+
+double Job::progress() const {
+  const auto total = spec.total_steps();
+  return total == 0 ? 0.0 : static_cast<double>(step) / static_cast<double>(total);
+}
+
+std::optional<double> Job::eta_seconds() const {
+  if (state != JobState::running) return std::nullopt;
+  return eta.eta_seconds(spec.total_steps() - step);
+}
+
+Scheduler::Scheduler(SchedulerOptions options, const Clock& clock)
+    : options_(options), clock_(clock) {}
+
+void Scheduler::add_listener(core::JobEventListener& listener) { listeners_.push_back(&listener); }
+
+Result<void> Scheduler::add_job(core::JobId id, core::JobSpec spec, core::WallTime created_at) {
+  if (jobs_.size() >= options_.max_jobs) {
+    return fail("job limit reached (scheduler.max_jobs = " + std::to_string(options_.max_jobs) +
+                "); job '" + spec.name + "' was not added");
+  }
+  if (ids_by_name_.contains(spec.name)) return fail("a job named '" + spec.name + "' exists");
+  if (jobs_.contains(id)) return fail("job id " + std::to_string(id) + " is taken");
+  Job job;
+  job.id = id;
+  job.spec = std::move(spec);
+  job.created_at = created_at;
+  insert(std::move(job));
+  dispatch();
+  return {};
+}
+
+Result<void> Scheduler::restore_job(RestoredJob restored) {
+  if (ids_by_name_.contains(restored.spec.name) || jobs_.contains(restored.id)) {
+    return fail("job '" + restored.spec.name + "' (id " + std::to_string(restored.id) +
+                ") restored twice");
+  }
+  Job job;
+  job.id = restored.id;
+  job.spec = std::move(restored.spec);
+  job.state = restored.state;
+  job.reason = std::move(restored.reason);
+  job.step = restored.step;
+  job.loss = restored.loss;
+  job.accuracy = restored.accuracy;
+  job.created_at = restored.created_at;
+  job.started_at = restored.started_at;
+  job.finished_at = restored.finished_at;
+  // A manual job that was already running had been started by a user.
+  job.start_requested = job.state == JobState::running;
+  const bool resume = job.state == JobState::running;
+  insert(std::move(job));
+  if (resume) {
+    Job& resumed = jobs_.at(restored.id);
+    ++running_;
+    resumed.last_progress = clock_.now();
+    resumed.next_step_at = clock_.now() + core::step_delay(resumed.spec, resumed.step + 1);
+    schedule_wake(resumed, std::min(*resumed.next_step_at, stall_deadline(resumed)));
+  }
+  dispatch();
+  return {};
+}
+
+void Scheduler::insert(Job job) {
+  const auto id = job.id;
+  ids_by_name_.emplace(job.spec.name, id);
+  auto [it, inserted] = jobs_.emplace(id, std::move(job));
+  if (eligible(it->second)) ready_.insert({it->second.spec.priority, id});
+}
+
+bool Scheduler::eligible(const Job& job) const {
+  return job.state == JobState::queued &&
+         (job.spec.start == core::StartMode::automatic || job.start_requested);
+}
+
+Result<Job*> Scheduler::find_mutable(core::JobId id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return fail("no job with id " + std::to_string(id));
+  return &it->second;
+}
+
+Result<void> Scheduler::start(core::JobId id) {
+  auto found = find_mutable(id);
+  if (!found) return found.error();
+  Job& job = **found;
+  if (job.state != JobState::queued) {
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
+                "; only a queued job can be started");
+  }
+  job.start_requested = true;
+  ready_.insert({job.spec.priority, job.id});
+  dispatch();
+  return {};
+}
+
+Result<void> Scheduler::stop(core::JobId id) {
+  auto found = find_mutable(id);
+  if (!found) return found.error();
+  Job& job = **found;
+  if (!core::next_state(job.state, JobEvent::stop)) {
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
+                "; only a queued or running job can be stopped");
+  }
+  ready_.erase({job.spec.priority, job.id});
+  transition(job, JobEvent::stop, core::reason::user_stop);
+  dispatch();
+  return {};
+}
+
+void Scheduler::dispatch() {
+  while (running_ < options_.max_concurrent && !ready_.empty()) {
+    const auto key = *ready_.begin();
+    ready_.erase(ready_.begin());
+    begin_running(jobs_.at(key.id));
+  }
+}
+
+void Scheduler::begin_running(Job& job) {
+  transition(job, JobEvent::start, "");
+  const auto now = clock_.now();
+  job.last_progress = now;
+  job.eta.reset();
+  job.next_step_at = now + core::step_delay(job.spec, job.step + 1);
+  schedule_wake(job, std::min(*job.next_step_at, stall_deadline(job)));
+}
+
+SteadyTime Scheduler::stall_deadline(const Job& job) const {
+  return job.last_progress + options_.stall_timeout;
+}
+
+void Scheduler::schedule_wake(Job& job, SteadyTime at) {
+  ++job.wake_generation;
+  wakes_.push({at, job.id, job.wake_generation});
+}
+
+void Scheduler::advance() {
+  if (paused_) return;
+  const auto now = clock_.now();
+  while (!wakes_.empty() && wakes_.top().at <= now) {
+    const Wake wake = wakes_.top();
+    wakes_.pop();
+    auto it = jobs_.find(wake.id);
+    if (it == jobs_.end()) continue;
+    Job& job = it->second;
+    // Skip wake-ups made stale by a later reschedule, a stop or a finish.
+    if (job.state != JobState::running || wake.generation != job.wake_generation) continue;
+    take_step(job, wake.at);
+  }
+}
+
+void Scheduler::take_step(Job& job, SteadyTime due) {
+  if (!job.next_step_at || *job.next_step_at > due) {
+    // Woken by the stall deadline: no step came in time.
+    transition(job, JobEvent::fail, core::reason::stalled);
+    dispatch();
+    return;
+  }
+  const auto now = clock_.now();
+  const auto next = job.step + 1;
+  const auto simulated = core::simulate_step(job.spec, next);
+  switch (simulated.kind) {
+    case core::StepKind::crash:
+      transition(job, JobEvent::fail, core::reason::crashed);
+      dispatch();
+      return;
+    case core::StepKind::stall:
+      job.next_step_at.reset();
+      schedule_wake(job, stall_deadline(job));
+      return;
+    case core::StepKind::point:
+      break;
+  }
+
+  job.step = next;
+  job.loss = simulated.loss;
+  job.accuracy = simulated.accuracy;
+  job.last_progress = due;
+  job.eta.observe(due.time_since_epoch());
+
+  core::StepRecorded event;
+  event.job_id = job.id;
+  event.step = next;
+  event.epoch = simulated.epoch;
+  event.loss = simulated.loss;
+  event.accuracy = simulated.accuracy;
+  event.progress = job.progress();
+  event.eta_seconds = job.eta_seconds();
+  event.ts = clock_.wall_now() -
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(now - due);
+  for (auto* listener : listeners_) listener->on_step(event);
+
+  if (!std::isfinite(simulated.loss) && job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
+    transition(job, JobEvent::fail, core::reason::nonfinite_loss);
+    dispatch();
+    return;
+  }
+  if (next >= job.spec.total_steps()) {
+    transition(job, JobEvent::complete, "");
+    dispatch();
+    return;
+  }
+  auto next_at = due + core::step_delay(job.spec, next + 1);
+  if (next_at < now - max_catch_up) next_at = now;
+  job.next_step_at = next_at;
+  schedule_wake(job, std::min(next_at, stall_deadline(job)));
+}
+
+void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {
+  const auto to = core::next_state(job.state, event);
+  if (!to) return;  // callers check legality first; a repeated event is a no-op
+  const auto from = job.state;
+  const auto ts = clock_.wall_now();
+  if (from == JobState::running) {
+    --running_;
+    ++job.wake_generation;  // drop any pending wake-up
+    job.next_step_at.reset();
+  }
+  job.state = *to;
+  job.reason = std::string(reason);
+  if (*to == JobState::running) {
+    ++running_;
+    if (!job.started_at) job.started_at = ts;
+  }
+  if (core::is_terminal(*to)) job.finished_at = ts;
+
+  const core::JobStateChanged changed{job.id, from, *to, job.reason, ts};
+  for (auto* listener : listeners_) listener->on_state_changed(changed);
+}
+
+std::optional<SteadyTime> Scheduler::next_deadline() const {
+  if (paused_ || wakes_.empty()) return std::nullopt;
+  return wakes_.top().at;
+}
+
+void Scheduler::set_paused(bool paused) {
+  if (paused == paused_) return;
+  paused_ = paused;
+  if (paused_) return;
+  // Resume every running job from now: a pause is not a stall.
+  const auto now = clock_.now();
+  for (auto& [id, job] : jobs_) {
+    if (job.state != JobState::running) continue;
+    job.last_progress = now;
+    job.eta.reset();
+    if (job.next_step_at) {
+      job.next_step_at = now + core::step_delay(job.spec, job.step + 1);
+      schedule_wake(job, std::min(*job.next_step_at, stall_deadline(job)));
+    } else {
+      schedule_wake(job, stall_deadline(job));
+    }
+  }
+}
+
+const Job* Scheduler::find(core::JobId id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const Job* Scheduler::find(std::string_view name) const {
+  auto it = ids_by_name_.find(std::string(name));
+  return it == ids_by_name_.end() ? nullptr : find(it->second);
+}
+
+core::JobId Scheduler::max_id() const { return jobs_.empty() ? 0 : jobs_.rbegin()->first; }
+
+}  // namespace vapor::runtime

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/eta_estimator.hpp"
+#include "core/job_events.hpp"
+#include "core/job_spec.hpp"
+#include "core/job_state.hpp"
+#include "runtime/clock.hpp"
+#include "support/result.hpp"
+
+namespace vapor::runtime {
+
+struct SchedulerOptions {
+  std::size_t max_concurrent = 4;
+  std::chrono::milliseconds stall_timeout{60'000};
+  std::size_t max_jobs = 10'000;
+};
+
+/// A job as the scheduler holds it; read-only to everyone else.
+struct Job {
+  core::JobId id = 0;
+  core::JobSpec spec;
+  core::JobState state = core::JobState::queued;
+  std::string reason;
+  std::uint64_t step = 0;  ///< last step taken (0: none)
+  double loss = 0.0;
+  double accuracy = 0.0;
+  bool start_requested = false;  ///< a manual job a user has started
+  core::WallTime created_at;
+  std::optional<core::WallTime> started_at;
+  std::optional<core::WallTime> finished_at;
+  core::EtaEstimator eta;
+  SteadyTime last_progress{};                ///< when the job last started or stepped
+  std::optional<SteadyTime> next_step_at;    ///< empty while hung by a stall fault
+  std::uint64_t wake_generation = 0;  ///< invalidates older wake-ups in the timer heap
+
+  [[nodiscard]] double progress() const;
+  [[nodiscard]] std::optional<double> eta_seconds() const;
+};
+
+/// What to restore at start-up: a job as the store last committed it.
+struct RestoredJob {
+  core::JobId id = 0;
+  core::JobSpec spec;
+  core::JobState state = core::JobState::queued;
+  std::string reason;
+  std::uint64_t step = 0;
+  double loss = 0.0;
+  double accuracy = 0.0;
+  core::WallTime created_at;
+  std::optional<core::WallTime> started_at;
+  std::optional<core::WallTime> finished_at;
+};
+
+/// Runs simulated jobs against a clock: grants slots by priority up to `max_concurrent`, takes
+/// each job's steps when they fall due, injects its faults, watches for stalls and emits
+/// StepRecorded / JobStateChanged to its listeners. It owns no timer and does no I/O: a driver
+/// calls `advance()` at `next_deadline()`; tests do the same with a ManualClock.
+/// Not thread-safe: one thread (the event loop) calls everything, and listeners are called on it.
+class Scheduler {
+ public:
+  Scheduler(SchedulerOptions options, const Clock& clock);
+
+  /// Listeners are called in the order they were added; they must outlive the scheduler.
+  void add_listener(core::JobEventListener& listener);
+
+  /// Adds a new queued job. Fails if the name or id is taken or the job limit is reached.
+  Result<void> add_job(core::JobId id, core::JobSpec spec, core::WallTime created_at);
+
+  /// Puts back a job from the store. A running job resumes after its last committed step.
+  Result<void> restore_job(RestoredJob job);
+
+  /// A user's start: a queued job becomes eligible for a slot (manual jobs need this).
+  Result<void> start(core::JobId id);
+  /// A user's stop: a queued or running job becomes `stopped`.
+  Result<void> stop(core::JobId id);
+
+  /// Takes every step and check that is due by now.
+  void advance();
+  /// When `advance()` next has work to do; nothing when no job is running.
+  [[nodiscard]] std::optional<SteadyTime> next_deadline() const;
+
+  /// While paused (the store cannot keep up), no job steps and none is declared stalled.
+  void set_paused(bool paused);
+  [[nodiscard]] bool paused() const { return paused_; }
+
+  [[nodiscard]] const Job* find(core::JobId id) const;
+  [[nodiscard]] const Job* find(std::string_view name) const;
+  [[nodiscard]] const std::map<core::JobId, Job>& jobs() const { return jobs_; }
+  [[nodiscard]] std::size_t running_count() const { return running_; }
+  [[nodiscard]] core::JobId max_id() const;
+
+ private:
+  struct Wake {
+    SteadyTime at;
+    core::JobId id;
+    std::uint64_t generation;
+    bool operator>(const Wake& other) const {
+      return at != other.at ? at > other.at : id > other.id;
+    }
+  };
+  /// Orders queued jobs: higher priority first, then older (smaller id) first.
+  struct QueueKey {
+    std::int64_t priority;
+    core::JobId id;
+    bool operator<(const QueueKey& other) const {
+      return priority != other.priority ? priority > other.priority : id < other.id;
+    }
+  };
+
+  Result<Job*> find_mutable(core::JobId id);
+  void insert(Job job);
+  void dispatch();
+  void begin_running(Job& job);
+  void take_step(Job& job, SteadyTime due);
+  void transition(Job& job, core::JobEvent event, std::string_view reason);
+  void schedule_wake(Job& job, SteadyTime at);
+  [[nodiscard]] SteadyTime stall_deadline(const Job& job) const;
+  [[nodiscard]] bool eligible(const Job& job) const;
+
+  SchedulerOptions options_;
+  const Clock& clock_;
+  std::vector<core::JobEventListener*> listeners_;
+  std::map<core::JobId, Job> jobs_;
+  std::unordered_map<std::string, core::JobId> ids_by_name_;
+  std::set<QueueKey> ready_;  ///< queued jobs eligible for a slot
+  std::priority_queue<Wake, std::vector<Wake>, std::greater<>> wakes_;
+  std::size_t running_ = 0;
+  bool paused_ = false;
+};
+
+}  // namespace vapor::runtime

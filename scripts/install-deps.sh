@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Vapor needs to build (and, with --test, to run its tests).
+# Only missing packages are installed; nothing is downloaded from anywhere but apt.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config git
+  libboost1.81-dev libboost-json1.81-dev
+  prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev
+)
+test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3)
+
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=("${test_packages[@]}")
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=(sudo)
+fi
+echo "Installing missing Debian packages: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

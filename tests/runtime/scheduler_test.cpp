@@ -1,0 +1,336 @@
+#include "runtime/scheduler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "core/simulator.hpp"
+
+namespace vapor::runtime {
+namespace {
+
+using core::JobState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+/// Records every event and checks the concurrency limit as it goes.
+class Recorder final : public core::JobEventListener {
+ public:
+  void on_step(const core::StepRecorded& event) override { steps.push_back(event); }
+  void on_state_changed(const core::JobStateChanged& event) override {
+    states.push_back(event);
+    if (event.to == JobState::running) ++running;
+    if (event.from == JobState::running) --running;
+    max_running = std::max(max_running, running);
+  }
+
+  [[nodiscard]] std::vector<std::uint64_t> steps_of(core::JobId id) const {
+    std::vector<std::uint64_t> out;
+    for (const auto& s : steps) {
+      if (s.job_id == id) out.push_back(s.step);
+    }
+    return out;
+  }
+  [[nodiscard]] std::vector<core::JobId> start_order() const {
+    std::vector<core::JobId> out;
+    for (const auto& s : states) {
+      if (s.to == JobState::running) out.push_back(s.job_id);
+    }
+    return out;
+  }
+
+  std::vector<core::StepRecorded> steps;
+  std::vector<core::JobStateChanged> states;
+  int running = 0;
+  int max_running = 0;
+};
+
+core::JobSpec spec(std::string name, std::uint64_t steps = 20, milliseconds interval = milliseconds(100)) {
+  core::JobSpec s;
+  s.name = std::move(name);
+  s.epochs = 1;
+  s.steps_per_epoch = steps;
+  s.step_interval = interval;
+  s.seed = core::seed_from_name(s.name);
+  return s;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  explicit SchedulerTest(SchedulerOptions options = {2, seconds(5), 100})
+      : scheduler_(options, clock_) {
+    scheduler_.add_listener(recorder_);
+  }
+
+  void add(core::JobId id, core::JobSpec s) {
+    ASSERT_TRUE(scheduler_.add_job(id, std::move(s), clock_.wall_now()));
+  }
+
+  /// Moves the fake clock in small increments, running the scheduler as a driver would.
+  void run_for(milliseconds total, milliseconds tick = milliseconds(10)) {
+    for (milliseconds elapsed{0}; elapsed < total; elapsed += tick) {
+      clock_.advance(tick);
+      scheduler_.advance();
+    }
+  }
+
+  /// Jumps straight from deadline to deadline (how the Asio driver behaves).
+  void run_until_idle(int max_wakes = 100000) {
+    for (int i = 0; i < max_wakes; ++i) {
+      const auto deadline = scheduler_.next_deadline();
+      if (!deadline) return;
+      clock_.advance(*deadline - clock_.now());
+      scheduler_.advance();
+    }
+    FAIL() << "scheduler never went idle";
+  }
+
+  JobState state(core::JobId id) const { return scheduler_.find(id)->state; }
+
+  ManualClock clock_;
+  Recorder recorder_;
+  Scheduler scheduler_;
+};
+
+TEST_F(SchedulerTest, StepsFallDueAtTheJobsInterval) {
+  add(1, spec("a", 100, milliseconds(100)));
+  EXPECT_EQ(state(1), JobState::running);
+  run_for(milliseconds(1000));
+  EXPECT_EQ(recorder_.steps_of(1).size(), 10u);
+  const auto& first = recorder_.steps.front();
+  EXPECT_EQ(first.step, 1u);
+  EXPECT_DOUBLE_EQ(first.progress, 0.01);
+  EXPECT_EQ(first.loss, core::simulate_step(scheduler_.find(1)->spec, 1).loss);
+}
+
+TEST_F(SchedulerTest, NeverRunsMoreThanMaxConcurrentAndDrainsTheQueue) {
+  for (core::JobId id = 1; id <= 6; ++id) add(id, spec("job" + std::to_string(id), 10));
+  EXPECT_EQ(scheduler_.running_count(), 2u);
+  EXPECT_EQ(state(3), JobState::queued);
+  run_until_idle();
+  EXPECT_EQ(recorder_.max_running, 2);
+  for (core::JobId id = 1; id <= 6; ++id) {
+    EXPECT_EQ(state(id), JobState::complete) << id;
+    const auto steps = recorder_.steps_of(id);
+    ASSERT_EQ(steps.size(), 10u) << id;
+    for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1);
+  }
+}
+
+TEST_F(SchedulerTest, HigherPriorityStartsFirstAndTiesGoToTheOlderJob) {
+  // Fill both slots first so the rest queue up.
+  add(1, spec("blocker1", 5));
+  add(2, spec("blocker2", 5));
+  auto low = spec("low", 5);
+  low.priority = -1;
+  auto high = spec("high", 5);
+  high.priority = 10;
+  auto mid_old = spec("mid-old", 5);
+  mid_old.priority = 3;
+  auto mid_new = spec("mid-new", 5);
+  mid_new.priority = 3;
+  add(3, low);
+  add(4, mid_old);
+  add(5, high);
+  add(6, mid_new);
+  run_until_idle();
+  EXPECT_EQ(recorder_.start_order(), (std::vector<core::JobId>{1, 2, 5, 4, 6, 3}));
+}
+
+TEST_F(SchedulerTest, ManualJobWaitsForAUserStart) {
+  auto manual = spec("manual", 5);
+  manual.start = core::StartMode::manual;
+  add(1, manual);
+  run_for(seconds(10));
+  EXPECT_EQ(state(1), JobState::queued);
+  EXPECT_TRUE(recorder_.steps.empty());
+
+  ASSERT_TRUE(scheduler_.start(1));
+  EXPECT_EQ(state(1), JobState::running);
+  EXPECT_FALSE(scheduler_.start(1)) << "a running job cannot be started again";
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::complete);
+  EXPECT_FALSE(scheduler_.start(1));
+}
+
+TEST_F(SchedulerTest, ManualStartStillRespectsTheConcurrencyLimit) {
+  add(1, spec("a", 50));
+  add(2, spec("b", 50));
+  auto manual = spec("manual", 5);
+  manual.start = core::StartMode::manual;
+  add(3, manual);
+  ASSERT_TRUE(scheduler_.start(3));
+  EXPECT_EQ(state(3), JobState::queued);
+  run_until_idle();
+  EXPECT_EQ(state(3), JobState::complete);
+  EXPECT_EQ(recorder_.max_running, 2);
+}
+
+TEST_F(SchedulerTest, StopEndsARunningJobAndFreesItsSlot) {
+  add(1, spec("a", 100));
+  add(2, spec("b", 100));
+  add(3, spec("c", 10));
+  run_for(milliseconds(500));
+  const auto steps_before = recorder_.steps_of(1).size();
+  ASSERT_TRUE(scheduler_.stop(1));
+  EXPECT_EQ(state(1), JobState::stopped);
+  EXPECT_EQ(state(3), JobState::running) << "the freed slot goes to the next job";
+  run_until_idle();
+  EXPECT_EQ(recorder_.steps_of(1).size(), steps_before) << "no step after a stop";
+  EXPECT_FALSE(scheduler_.stop(1)) << "a stopped job cannot be stopped again";
+  EXPECT_FALSE(scheduler_.stop(3)) << "a complete job cannot be stopped";
+  EXPECT_FALSE(scheduler_.stop(42)) << "unknown job";
+}
+
+TEST_F(SchedulerTest, StopOnAQueuedJobNeverRunsIt) {
+  add(1, spec("a", 10));
+  add(2, spec("b", 10));
+  add(3, spec("c", 10));
+  ASSERT_TRUE(scheduler_.stop(3));
+  run_until_idle();
+  EXPECT_EQ(state(3), JobState::stopped);
+  EXPECT_TRUE(recorder_.steps_of(3).empty());
+}
+
+TEST_F(SchedulerTest, StalledJobFailsAfterTheStallTimeoutAndNotBefore) {
+  auto stalling = spec("stall", 100, milliseconds(100));
+  stalling.faults.stall_at_step = 5;
+  add(1, stalling);
+  run_for(milliseconds(400));  // steps 1..4
+  EXPECT_EQ(recorder_.steps_of(1).size(), 4u);
+  run_for(milliseconds(4900));  // 5.3 s in; last step at 0.4 s, timeout 5 s → 5.4 s
+  EXPECT_EQ(state(1), JobState::running);
+  run_for(milliseconds(200));
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "stalled");
+  EXPECT_EQ(recorder_.steps_of(1).size(), 4u);
+}
+
+TEST_F(SchedulerTest, SlowdownPastTheStallTimeoutCountsAsAStall) {
+  auto slow = spec("slow", 100, milliseconds(100));
+  slow.faults.slowdown = core::Slowdown{3, 100.0};  // 10 s per step from step 3
+  add(1, slow);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "stalled");
+  EXPECT_EQ(recorder_.steps_of(1).size(), 2u);
+}
+
+TEST_F(SchedulerTest, CrashFailsTheJobWithoutRecordingThatStep) {
+  auto crashing = spec("crash", 100);
+  crashing.faults.fail_at_step = 7;
+  add(1, crashing);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "crashed");
+  EXPECT_EQ(recorder_.steps_of(1).size(), 6u);
+  EXPECT_EQ(recorder_.states.back().reason, "crashed");
+}
+
+TEST_F(SchedulerTest, NonFiniteLossIsRecordedThenFailsByDefault) {
+  auto nan = spec("nan", 100);
+  nan.faults.nan_at_step = 9;
+  add(1, nan);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "nonfinite_loss");
+  ASSERT_EQ(recorder_.steps_of(1).size(), 9u);
+  EXPECT_TRUE(std::isnan(recorder_.steps.back().loss));
+}
+
+TEST_F(SchedulerTest, NonFiniteLossWithRecordPolicyKeepsTraining) {
+  auto nan = spec("nan", 20);
+  nan.faults.nan_at_step = 9;
+  nan.on_nonfinite = core::NonFinitePolicy::record;
+  add(1, nan);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::complete);
+  EXPECT_EQ(recorder_.steps_of(1).size(), 20u);
+}
+
+TEST_F(SchedulerTest, JobsAddedByAReloadJoinWhileOthersKeepStepping) {
+  add(1, spec("a", 30));
+  run_for(milliseconds(1000));
+  add(2, spec("b", 10));
+  add(3, spec("c", 10));
+  EXPECT_EQ(state(2), JobState::running);
+  EXPECT_EQ(state(3), JobState::queued);
+  run_until_idle();
+  const auto steps = recorder_.steps_of(1);
+  ASSERT_EQ(steps.size(), 30u);
+  for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1) << "no gap, no repeat";
+  EXPECT_EQ(state(3), JobState::complete);
+  EXPECT_FALSE(scheduler_.add_job(9, spec("a"), clock_.wall_now())) << "duplicate name";
+}
+
+TEST_F(SchedulerTest, RestoredRunningJobResumesAfterItsLastCommittedStep) {
+  RestoredJob restored;
+  restored.id = 4;
+  restored.spec = spec("resumed", 100);
+  restored.state = JobState::running;
+  restored.step = 60;
+  ASSERT_TRUE(scheduler_.restore_job(restored));
+  EXPECT_EQ(scheduler_.running_count(), 1u);
+  run_until_idle();
+  const auto steps = recorder_.steps_of(4);
+  ASSERT_EQ(steps.size(), 40u);
+  EXPECT_EQ(steps.front(), 61u);
+  EXPECT_EQ(recorder_.steps.front().loss, core::simulate_step(restored.spec, 61).loss);
+  EXPECT_EQ(state(4), JobState::complete);
+  EXPECT_EQ(recorder_.states.size(), 1u) << "only running → complete; no second start";
+}
+
+TEST_F(SchedulerTest, RestoredFinishedJobsStayFinished) {
+  RestoredJob done;
+  done.id = 1;
+  done.spec = spec("done", 10);
+  done.state = JobState::complete;
+  done.step = 10;
+  ASSERT_TRUE(scheduler_.restore_job(done));
+  EXPECT_FALSE(scheduler_.next_deadline());
+  EXPECT_EQ(scheduler_.max_id(), 1);
+}
+
+TEST_F(SchedulerTest, PauseHoldsEveryJobWithoutDeclaringAStall) {
+  add(1, spec("a", 100));
+  run_for(milliseconds(300));
+  scheduler_.set_paused(true);
+  const auto before = recorder_.steps.size();
+  run_for(seconds(20));
+  EXPECT_EQ(recorder_.steps.size(), before);
+  EXPECT_EQ(state(1), JobState::running) << "a pause is not a stall";
+  scheduler_.set_paused(false);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::complete);
+  EXPECT_EQ(recorder_.steps_of(1).size(), 100u);
+}
+
+TEST_F(SchedulerTest, EtaIsAbsentAtFirstThenMatchesTheRemainingTime) {
+  add(1, spec("a", 100, milliseconds(100)));
+  run_until_idle();
+  const auto& steps = recorder_.steps;
+  EXPECT_FALSE(steps[0].eta_seconds);
+  ASSERT_TRUE(steps[10].eta_seconds);
+  EXPECT_NEAR(*steps[10].eta_seconds, 89 * 0.1, 1e-6);
+  EXPECT_FALSE(scheduler_.find(1)->eta_seconds()) << "a finished job has no ETA";
+}
+
+class SmallSchedulerTest : public SchedulerTest {
+ protected:
+  SmallSchedulerTest() : SchedulerTest(SchedulerOptions{2, seconds(5), 3}) {}
+};
+
+TEST_F(SmallSchedulerTest, RefusesJobsPastMaxJobs) {
+  add(1, spec("a"));
+  add(2, spec("b"));
+  add(3, spec("c"));
+  const auto refused = scheduler_.add_job(4, spec("d"), clock_.wall_now());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("max_jobs"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vapor::runtime

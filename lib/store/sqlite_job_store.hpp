@@ -86,6 +86,7 @@ class SqliteJobStore final : public core::JobEventListener {
   /// A corrupt, unreadable or newer-than-supported file is an error; it is never overwritten.
   static Result<std::unique_ptr<SqliteJobStore>> open(const StoreOptions& options);
 
+  /// Does not flush: rows still buffered are dropped, so owners call `flush()` before.
   ~SqliteJobStore() override;
 
   void add_job(const NewJob& job);

@@ -1,0 +1,746 @@
+#include "store/sqlite_job_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/job_events.hpp"
+#include "core/job_state.hpp"
+#include "store/sqlite_database.hpp"
+
+namespace vapor::store {
+namespace {
+
+using core::JobState;
+namespace fs = std::filesystem;
+
+constexpr std::int64_t base_millis = 1'700'000'000'000;
+
+core::WallTime at(std::int64_t offset_millis) {
+  return core::WallTime(std::chrono::milliseconds(base_millis + offset_millis));
+}
+
+std::vector<char> read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<char> random_bytes(std::size_t count, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<char> bytes(count);
+  for (char& byte : bytes) byte = static_cast<char>(rng() & 0xFFu);
+  return bytes;
+}
+
+core::StepRecorded step_event(core::JobId job, std::uint64_t step, double loss) {
+  core::StepRecorded event;
+  event.job_id = job;
+  event.step = step;
+  event.epoch = 1 + (step - 1) / 100;
+  event.loss = loss;
+  event.accuracy = 0.5;
+  event.progress = 0.0;
+  event.ts = at(static_cast<std::int64_t>(step) * 10);
+  return event;
+}
+
+core::JobStateChanged transition(core::JobId job, JobState from, JobState to,
+                                 std::int64_t offset_millis, std::string reason = {}) {
+  return core::JobStateChanged{job, from, to, std::move(reason), at(offset_millis)};
+}
+
+NewJob new_job(core::JobId id, std::string name) {
+  return NewJob{id, std::move(name), R"({"model":"resnet"})", at(0)};
+}
+
+/// A second, independent connection: what another process (or a user with sqlite3) would see.
+class Peer {
+ public:
+  explicit Peer(const fs::path& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "peer cannot open " << path << ": " << sqlite3_errmsg(db_);
+    }
+    sqlite3_busy_timeout(db_, 2000);
+  }
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+  ~Peer() { sqlite3_close(db_); }
+
+  void exec(const std::string& sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+      ADD_FAILURE() << "peer: " << sql << ": " << (message != nullptr ? message : "?");
+    }
+    sqlite3_free(message);
+  }
+
+  std::int64_t integer(const std::string& sql) {
+    sqlite3_stmt* stmt = prepare(sql);
+    std::int64_t value = -1;
+    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = prepare(sql);
+    std::string value = "<no row>";
+    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      value = text != nullptr ? reinterpret_cast<const char*>(text) : "<null>";
+    }
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
+ private:
+  sqlite3_stmt* prepare(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "peer: " << sql << ": " << sqlite3_errmsg(db_);
+    }
+    return stmt;
+  }
+
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteJobStoreTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "vapor-store-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ / "vapor.db";
+  }
+
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  [[nodiscard]] StoreOptions options() const {
+    StoreOptions options;
+    options.path = path_;
+    options.busy_timeout = std::chrono::milliseconds(2000);
+    return options;
+  }
+
+  std::unique_ptr<SqliteJobStore> open_store(StoreOptions store_options) {
+    auto store = SqliteJobStore::open(store_options);
+    if (!store) {
+      ADD_FAILURE() << "open failed: " << store.error().message;
+      return nullptr;
+    }
+    return std::move(*store);
+  }
+  std::unique_ptr<SqliteJobStore> open_store() { return open_store(options()); }
+
+  /// Writes a real, closed database with one job and `points` points.
+  void write_database(std::uint64_t points) {
+    auto store = open_store();
+    ASSERT_NE(store, nullptr);
+    store->add_job(new_job(1, "resnet"));
+    store->on_state_changed(transition(1, JobState::queued, JobState::running, 5));
+    for (std::uint64_t step = 1; step <= points; ++step) {
+      store->on_step(step_event(1, step, 1.0 / static_cast<double>(step)));
+    }
+    ASSERT_TRUE(store->flush());
+  }
+
+  void expect_integrity_ok() {
+    Peer peer(path_);
+    EXPECT_EQ(peer.text("PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(peer.text("PRAGMA foreign_key_check"), "<no row>") << "foreign key violations";
+  }
+
+  fs::path dir_;
+  fs::path path_;
+};
+
+TEST_F(SqliteJobStoreTest, BuffersUntilOneFlushCommitsEverything) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  Peer peer(path_);
+
+  store->add_job(new_job(1, "resnet"));
+  store->add_job(new_job(2, "bert"));
+  store->on_state_changed(transition(1, JobState::queued, JobState::running, 1));
+  store->on_state_changed(transition(2, JobState::queued, JobState::running, 2));
+  for (std::uint64_t step = 1; step <= 500; ++step) {
+    store->on_step(step_event(1, step, 2.0 / static_cast<double>(step)));
+    if (step <= 300) store->on_step(step_event(2, step, 3.0 / static_cast<double>(step)));
+  }
+  store->on_state_changed(transition(1, JobState::running, JobState::complete, 9000));
+  store->on_state_changed(transition(2, JobState::running, JobState::failed, 9500,
+                                     std::string(core::reason::nonfinite_loss)));
+  EXPECT_EQ(store->pending_rows(), 2u + 800u + 4u);
+
+  // Nothing reaches the file before the flush.
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM jobs"), 0);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points"), 0);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions"), 0);
+
+  auto stats = store->flush();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->jobs, 2u);
+  EXPECT_EQ(stats->points, 800u);
+  EXPECT_EQ(stats->transitions, 4u);
+  EXPECT_GT(stats->duration.count(), 0);
+  EXPECT_EQ(store->pending_rows(), 0u);
+
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM jobs"), 2);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 1"), 500);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 2"), 300);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions"), 4);
+  EXPECT_EQ(peer.integer("SELECT step FROM jobs WHERE id = 1"), 500);
+  EXPECT_EQ(peer.integer("SELECT step FROM jobs WHERE id = 2"), 300);
+  EXPECT_EQ(peer.text("SELECT state || '/' || reason FROM jobs WHERE id = 1"), "complete/");
+  EXPECT_EQ(peer.text("SELECT state || '/' || reason FROM jobs WHERE id = 2"),
+            "failed/nonfinite_loss");
+  EXPECT_EQ(peer.integer("SELECT started_at FROM jobs WHERE id = 1"), base_millis + 1);
+  EXPECT_EQ(peer.integer("SELECT finished_at FROM jobs WHERE id = 1"), base_millis + 9000);
+  EXPECT_EQ(peer.integer("SELECT finished_at FROM jobs WHERE id = 2"), base_millis + 9500);
+  EXPECT_EQ(peer.integer("SELECT ts FROM points WHERE job_id = 1 AND step = 7"), base_millis + 70);
+
+  // A flush with nothing pending writes nothing: another connection sees no new commit.
+  const std::int64_t version_before = peer.integer("PRAGMA data_version");
+  auto empty = store->flush();
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->jobs + empty->points + empty->transitions, 0u);
+  EXPECT_EQ(peer.integer("PRAGMA data_version"), version_before);
+
+  // The store reads back what it committed.
+  auto jobs = store->load_jobs();
+  ASSERT_TRUE(jobs) << jobs.error().message;
+  ASSERT_EQ(jobs->size(), 2u);
+  const StoredJob& resnet = (*jobs)[0];
+  EXPECT_EQ(resnet.id, 1);
+  EXPECT_EQ(resnet.name, "resnet");
+  EXPECT_EQ(resnet.spec_json, R"({"model":"resnet"})");
+  EXPECT_EQ(resnet.state, JobState::complete);
+  EXPECT_EQ(resnet.step, 500u);
+  EXPECT_EQ(resnet.created_at, at(0));
+  ASSERT_TRUE(resnet.started_at.has_value());
+  EXPECT_EQ(*resnet.started_at, at(1));
+  ASSERT_TRUE(resnet.finished_at.has_value());
+  EXPECT_EQ(*resnet.finished_at, at(9000));
+  EXPECT_EQ((*jobs)[1].reason, "nonfinite_loss");
+
+  auto page = store->load_points(1, 100, 50);
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(page->size(), 50u);
+  EXPECT_EQ(page->front().step, 101u);
+  EXPECT_EQ(page->back().step, 150u);
+  EXPECT_EQ(page->front().epoch, 2u);
+  EXPECT_DOUBLE_EQ(page->front().loss, 2.0 / 101.0);
+  EXPECT_EQ(page->front().ts, at(1010));
+  auto tail = store->load_points(2, 290, 200);
+  ASSERT_TRUE(tail) << tail.error().message;
+  EXPECT_EQ(tail->size(), 10u);
+
+  auto events = store->load_transitions(2);
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].from, JobState::queued);
+  EXPECT_EQ((*events)[0].to, JobState::running);
+  EXPECT_EQ((*events)[1].to, JobState::failed);
+  EXPECT_EQ((*events)[1].reason, "nonfinite_loss");
+  EXPECT_EQ((*events)[1].ts, at(9500));
+
+  store.reset();
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, StartedAtIsTheFirstRunAndQueuedJobsHaveNoTimes) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "first"));
+  store->add_job(new_job(2, "waiting"));
+  store->on_state_changed(transition(1, JobState::queued, JobState::running, 100));
+  ASSERT_TRUE(store->flush());
+  store->on_state_changed(transition(1, JobState::running, JobState::stopped, 200, "user"));
+  ASSERT_TRUE(store->flush());
+
+  auto jobs = store->load_jobs();
+  ASSERT_TRUE(jobs) << jobs.error().message;
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].state, JobState::stopped);
+  EXPECT_EQ((*jobs)[0].reason, "user");
+  EXPECT_EQ((*jobs)[0].started_at, at(100));
+  EXPECT_EQ((*jobs)[0].finished_at, at(200));
+  EXPECT_EQ((*jobs)[1].state, JobState::queued);
+  EXPECT_EQ((*jobs)[1].step, 0u);
+  EXPECT_FALSE((*jobs)[1].started_at.has_value());
+  EXPECT_FALSE((*jobs)[1].finished_at.has_value());
+}
+
+TEST_F(SqliteJobStoreTest, NonFiniteLossesRoundTrip) {
+  struct Case {
+    double loss;
+    const char* stored_type;
+  };
+  const Case cases[] = {
+      {std::numeric_limits<double>::quiet_NaN(), "null"},
+      {std::numeric_limits<double>::infinity(), "real"},
+      {-std::numeric_limits<double>::infinity(), "real"},
+      {0.25, "real"},
+  };
+
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "resnet"));
+  std::uint64_t step = 0;
+  for (const Case& c : cases) store->on_step(step_event(1, ++step, c.loss));
+  ASSERT_TRUE(store->flush());
+
+  Peer peer(path_);
+  auto points = store->load_points(1, 0, 100);
+  ASSERT_TRUE(points) << points.error().message;
+  ASSERT_EQ(points->size(), std::size(cases));
+  for (std::size_t i = 0; i < std::size(cases); ++i) {
+    SCOPED_TRACE("step " + std::to_string(i + 1));
+    const double expected = cases[i].loss;
+    const double got = (*points)[i].loss;
+    if (std::isnan(expected)) {
+      EXPECT_TRUE(std::isnan(got)) << got;
+    } else {
+      EXPECT_EQ(got, expected);
+    }
+    EXPECT_EQ(peer.text("SELECT typeof(loss) FROM points WHERE step = " + std::to_string(i + 1)),
+              cases[i].stored_type);
+  }
+}
+
+TEST_F(SqliteJobStoreTest, ReopenKeepsDataAndRerunStepsReplacePoints) {
+  {
+    auto store = open_store();
+    ASSERT_NE(store, nullptr);
+    store->add_job(new_job(1, "resnet"));
+    store->on_state_changed(transition(1, JobState::queued, JobState::running, 1));
+    for (std::uint64_t step = 1; step <= 10; ++step) store->on_step(step_event(1, step, 1.0));
+    ASSERT_TRUE(store->flush());
+  }
+
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto jobs = store->load_jobs();
+  ASSERT_TRUE(jobs) << jobs.error().message;
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].name, "resnet");
+  EXPECT_EQ((*jobs)[0].state, JobState::running);
+  EXPECT_EQ((*jobs)[0].step, 10u);
+  auto before = store->load_points(1, 0, 100);
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->size(), 10u);
+
+  // A run resumed after a crash re-records steps 9 and 10, then goes on.
+  for (std::uint64_t step = 9; step <= 12; ++step) store->on_step(step_event(1, step, 0.5));
+  auto stats = store->flush();
+  ASSERT_TRUE(stats) << stats.error().message;
+
+  auto after = store->load_points(1, 0, 100);
+  ASSERT_TRUE(after) << after.error().message;
+  ASSERT_EQ(after->size(), 12u);
+  for (std::size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].step, i + 1);
+    EXPECT_EQ((*after)[i].loss, i + 1 >= 9 ? 0.5 : 1.0) << "step " << i + 1;
+  }
+
+  // Re-recording an older step does not move the job's step backwards.
+  store->on_step(step_event(1, 3, 0.75));
+  ASSERT_TRUE(store->flush());
+  jobs = store->load_jobs();
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ((*jobs)[0].step, 12u);
+  store.reset();
+
+  Peer peer(path_);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points"), 12);
+  EXPECT_EQ(peer.text("SELECT loss FROM points WHERE step = 3"), "0.75");
+  EXPECT_EQ(peer.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(peer.integer("PRAGMA user_version"), current_schema_version);
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
+  {
+    auto db = Database::open(path_, Database::Mode::read_write_create);
+    ASSERT_TRUE(db) << db.error().message;
+    auto migrated = migrate_schema(*db, 1);
+    ASSERT_TRUE(migrated) << migrated.error().message;
+    ASSERT_TRUE(db->exec(
+        "INSERT INTO jobs(id, name, spec_json, state, step, created_at, started_at, finished_at)"
+        "  VALUES(7, 'old', '{}', 'failed', 2, 1000, 1100, 1200);"
+        "INSERT INTO points(job_id, step, epoch, loss, accuracy, ts)"
+        "  VALUES(7, 1, 1, 0.9, 0.1, 1110), (7, 2, 1, NULL, 0.2, 1120);"
+        "INSERT INTO transitions(job_id, from_state, to_state, ts)"
+        "  VALUES(7, 'queued', 'running', 1100), (7, 'running', 'failed', 1200);"));
+    auto version = db->query_int("PRAGMA user_version");
+    ASSERT_TRUE(version);
+    EXPECT_EQ(*version, 1);
+    auto has_reason = db->query_int(
+        "SELECT count(*) FROM pragma_table_info('jobs') "
+        "WHERE name = 'reason'");
+    ASSERT_TRUE(has_reason);
+    EXPECT_EQ(*has_reason, 0);
+  }
+
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  {
+    Peer peer(path_);
+    EXPECT_EQ(peer.integer("PRAGMA user_version"), 2);
+    EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 7"), 2);
+    EXPECT_EQ(peer.text("SELECT '[' || reason || ']' FROM jobs WHERE id = 7"), "[]");
+    EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions WHERE reason = ''"), 2);
+    EXPECT_EQ(peer.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+                           "name = 'transitions_by_job'"),
+              1);
+  }
+
+  auto jobs = store->load_jobs();
+  ASSERT_TRUE(jobs) << jobs.error().message;
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].name, "old");
+  EXPECT_EQ((*jobs)[0].state, JobState::failed);
+  EXPECT_EQ((*jobs)[0].reason, "");
+  EXPECT_EQ((*jobs)[0].step, 2u);
+  EXPECT_EQ((*jobs)[0].finished_at, core::WallTime(std::chrono::milliseconds(1200)));
+  auto points = store->load_points(7, 0, 10);
+  ASSERT_TRUE(points);
+  ASSERT_EQ(points->size(), 2u);
+  EXPECT_TRUE(std::isnan((*points)[1].loss));
+  auto events = store->load_transitions(7);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].to, JobState::failed);
+
+  // The migrated file takes new rows, reasons included.
+  store->add_job(new_job(8, "new"));
+  store->on_state_changed(transition(8, JobState::queued, JobState::stopped, 5, "user"));
+  ASSERT_TRUE(store->flush());
+  events = store->load_transitions(8);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].reason, "user");
+  store.reset();
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, MigrateRefusesUnknownVersions) {
+  auto db = Database::open(path_, Database::Mode::read_write_create);
+  ASSERT_TRUE(db) << db.error().message;
+  auto result = migrate_schema(*db, current_schema_version + 1);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message.find(path_.string()), std::string::npos)
+      << result.error().message;
+}
+
+/// A file the store must refuse, and what its error message must say.
+struct RefusalCase {
+  const char* name;
+  void (*make)(SqliteJobStoreTest& test, const fs::path& path);
+  std::vector<const char*> message_says;  ///< at least one of these
+};
+
+void PrintTo(const RefusalCase& refusal, std::ostream* out) { *out << refusal.name; }
+
+class SqliteJobStoreRefusalTest : public SqliteJobStoreTest,
+                                  public ::testing::WithParamInterface<RefusalCase> {};
+
+TEST_P(SqliteJobStoreRefusalTest, RefusesAndLeavesTheFileUntouched) {
+  const RefusalCase& param = GetParam();
+  param.make(*this, path_);
+  if (HasFatalFailure()) return;
+  const fs::path wal = path_.string() + "-wal";
+  const std::vector<char> before = read_bytes(path_);
+  const std::vector<char> wal_before = read_bytes(wal);
+  ASSERT_FALSE(before.empty());
+
+  auto store = SqliteJobStore::open(options());
+  ASSERT_FALSE(store) << "a " << param.name << " was opened";
+  const std::string& message = store.error().message;
+  EXPECT_NE(message.find(path_.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("left untouched"), std::string::npos) << message;
+  bool says_what = false;
+  for (const char* expected : param.message_says) {
+    says_what = says_what || message.find(expected) != std::string::npos;
+  }
+  EXPECT_TRUE(says_what) << message;
+
+  // (EXPECT_TRUE: a byte-by-byte dump of two databases helps nobody.)
+  EXPECT_TRUE(read_bytes(path_) == before) << "the " << param.name << " was modified";
+  EXPECT_TRUE(read_bytes(wal) == wal_before) << "the " << param.name << "'s WAL was modified";
+  // Opening again fails the same way (nothing was "repaired" in between).
+  auto again = SqliteJobStore::open(options());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, message);
+  EXPECT_TRUE(read_bytes(path_) == before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, SqliteJobStoreRefusalTest,
+    ::testing::Values(
+        RefusalCase{"random_bytes",
+                    [](SqliteJobStoreTest&, const fs::path& path) {
+                      write_bytes(path, random_bytes(8192, 42));
+                    },
+                    {"not a database"}},
+        RefusalCase{"text_file",
+                    [](SqliteJobStoreTest&, const fs::path& path) {
+                      const std::string text = "jobs:\n  - name: resnet\n    epochs: 10\n";
+                      write_bytes(path, std::vector<char>(text.begin(), text.end()));
+                    },
+                    {"not a database"}},
+        RefusalCase{"garbage_after_header",
+                    [](SqliteJobStoreTest&, const fs::path& path) {
+                      const std::string header("SQLite format 3", 16);
+                      std::vector<char> bytes(header.begin(), header.end());
+                      const std::vector<char> rest = random_bytes(8192, 7);
+                      bytes.insert(bytes.end(), rest.begin(), rest.end());
+                      write_bytes(path, bytes);
+                    },
+                    {"not a database", "malformed", "corrupt"}},
+        RefusalCase{"corrupted_page",
+                    [](SqliteJobStoreTest& test, const fs::path& path) {
+                      test.write_database(3000);
+                      std::vector<char> bytes = read_bytes(path);
+                      constexpr std::size_t page_size = 4096;
+                      const std::size_t pages = bytes.size() / page_size;
+                      ASSERT_GE(pages, 8u);
+                      const std::vector<char> garbage = random_bytes(page_size, 3);
+                      std::copy(garbage.begin(), garbage.end(),
+                                bytes.begin() + static_cast<std::ptrdiff_t>(pages / 2 * page_size));
+                      write_bytes(path, bytes);
+                    },
+                    {"corrupt", "malformed"}},
+        RefusalCase{"truncated_file",
+                    [](SqliteJobStoreTest& test, const fs::path& path) {
+                      test.write_database(3000);
+                      std::vector<char> bytes = read_bytes(path);
+                      bytes.resize(bytes.size() / 2 + 100);
+                      write_bytes(path, bytes);
+                    },
+                    {"corrupt", "malformed"}},
+        RefusalCase{"newer_schema",
+                    [](SqliteJobStoreTest& test, const fs::path& path) {
+                      test.write_database(10);
+                      Peer(path).exec("PRAGMA user_version = 99");
+                    },
+                    {"schema version 99 is newer"}},
+        RefusalCase{"newer_schema_still_in_the_wal",
+                    [](SqliteJobStoreTest& test, const fs::path& path) {
+                      test.write_database(10);
+                      // A writer that stopped before checkpointing: the change is in -wal only.
+                      sqlite3* db = nullptr;
+                      sqlite3_open(path.c_str(), &db);
+                      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+                      sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+                      sqlite3_close(db);
+                      ASSERT_TRUE(fs::exists(path.string() + "-wal"));
+                    },
+                    {"schema version 99 is newer"}},
+        RefusalCase{"foreign_database",
+                    [](SqliteJobStoreTest&, const fs::path& path) {
+                      sqlite3* db = nullptr;
+                      sqlite3_open(path.c_str(), &db);
+                      sqlite3_exec(db,
+                                   "CREATE TABLE dashboards(id INTEGER); "
+                                   "INSERT INTO dashboards VALUES(1);",
+                                   nullptr, nullptr, nullptr);
+                      sqlite3_close(db);
+                    },
+                    {"did not create"}}),
+    [](const ::testing::TestParamInfo<RefusalCase>& test_info) {
+      return std::string(test_info.param.name);
+    });
+
+TEST_F(SqliteJobStoreTest, MissingDirectoryIsAnErrorNamingThePath) {
+  StoreOptions store_options = options();
+  store_options.path = dir_ / "no-such-dir" / "vapor.db";
+  auto store = SqliteJobStore::open(store_options);
+  ASSERT_FALSE(store);
+  EXPECT_NE(store.error().message.find(store_options.path.string()), std::string::npos)
+      << store.error().message;
+  EXPECT_NE(store.error().message.find("does not exist"), std::string::npos)
+      << store.error().message;
+  EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+}
+
+TEST_F(SqliteJobStoreTest, DirectoryInPlaceOfTheFileIsRefused) {
+  fs::create_directory(path_);
+  auto store = SqliteJobStore::open(options());
+  ASSERT_FALSE(store);
+  EXPECT_NE(store.error().message.find(path_.string()), std::string::npos) << store.error().message;
+  EXPECT_TRUE(fs::is_directory(path_));
+}
+
+TEST_F(SqliteJobStoreTest, EmptyExistingFileBecomesADatabase) {
+  write_bytes(path_, {});
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "resnet"));
+  ASSERT_TRUE(store->flush());
+  store.reset();
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, FlushBlockedByAnotherWriterKeepsItsRowsForTheNextFlush) {
+  StoreOptions store_options = options();
+  store_options.busy_timeout = std::chrono::milliseconds(20);
+  auto store = open_store(store_options);
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "resnet"));
+  store->on_state_changed(transition(1, JobState::queued, JobState::running, 1));
+  for (std::uint64_t step = 1; step <= 100; ++step) store->on_step(step_event(1, step, 1.0));
+  ASSERT_TRUE(store->flush());
+
+  store->add_job(new_job(2, "bert"));
+  store->on_state_changed(transition(2, JobState::queued, JobState::running, 2));
+  for (std::uint64_t step = 101; step <= 200; ++step) store->on_step(step_event(1, step, 1.0));
+  for (std::uint64_t step = 1; step <= 50; ++step) store->on_step(step_event(2, step, 1.0));
+  store->on_state_changed(transition(1, JobState::running, JobState::complete, 3000));
+  const std::size_t pending = store->pending_rows();
+  ASSERT_EQ(pending, 1u + 1u + 150u + 1u);
+
+  Peer peer(path_);
+  peer.exec("BEGIN EXCLUSIVE");
+  auto blocked = store->flush();
+  ASSERT_FALSE(blocked) << "flush succeeded while another connection held the write lock";
+  EXPECT_NE(blocked.error().message.find(path_.string()), std::string::npos)
+      << blocked.error().message;
+  EXPECT_NE(blocked.error().message.find("locked"), std::string::npos) << blocked.error().message;
+  EXPECT_EQ(store->pending_rows(), pending);
+  // A second attempt while still blocked changes nothing either.
+  EXPECT_FALSE(store->flush());
+  EXPECT_EQ(store->pending_rows(), pending);
+  peer.exec("COMMIT");
+
+  auto stats = store->flush();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->points, 150u);
+  EXPECT_EQ(stats->transitions, 2u);
+  EXPECT_EQ(stats->jobs, 1u);
+  EXPECT_EQ(store->pending_rows(), 0u);
+
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM jobs"), 2);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 1"), 200);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 2"), 50);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions WHERE job_id = 1"), 2);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions WHERE job_id = 2"), 1);
+  EXPECT_EQ(peer.integer("SELECT step FROM jobs WHERE id = 1"), 200);
+  EXPECT_EQ(peer.text("SELECT state FROM jobs WHERE id = 1"), "complete");
+  store.reset();
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, FailureHalfwayThroughAFlushRollsBackAndRetriesCleanly) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  Peer peer(path_);
+  // Another process makes the transition insert fail after jobs and points were written.
+  peer.exec(
+      "CREATE TABLE fault(armed INTEGER); INSERT INTO fault VALUES(1);"
+      "CREATE TRIGGER injected BEFORE INSERT ON transitions"
+      " WHEN (SELECT armed FROM fault) BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
+
+  store->add_job(new_job(1, "resnet"));
+  store->on_state_changed(transition(1, JobState::queued, JobState::running, 1));
+  for (std::uint64_t step = 1; step <= 20; ++step) store->on_step(step_event(1, step, 1.0));
+
+  auto failed = store->flush();
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("injected fault"), std::string::npos)
+      << failed.error().message;
+  EXPECT_NE(failed.error().message.find("stay buffered"), std::string::npos)
+      << failed.error().message;
+  EXPECT_EQ(store->pending_rows(), 22u);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM jobs"), 0);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points"), 0);
+
+  peer.exec("UPDATE fault SET armed = 0");
+  auto stats = store->flush();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM jobs"), 1);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points"), 20);
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions"), 1);
+  EXPECT_EQ(peer.text("SELECT state FROM jobs"), "running");
+  store.reset();
+  expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, BackloggedAtTheConfiguredLimit) {
+  StoreOptions store_options = options();
+  store_options.max_pending_rows = 3;
+  auto store = open_store(store_options);
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "resnet"));
+  store->on_step(step_event(1, 1, 1.0));
+  EXPECT_FALSE(store->backlogged());
+  store->on_step(step_event(1, 2, 1.0));
+  EXPECT_TRUE(store->backlogged());
+  ASSERT_TRUE(store->flush());
+  EXPECT_FALSE(store->backlogged());
+}
+
+TEST_F(SqliteJobStoreTest, InMemoryDatabaseWorks) {
+  StoreOptions store_options;
+  store_options.path = ":memory:";
+  auto store = open_store(store_options);
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "resnet"));
+  store->on_step(step_event(1, 1, 1.0));
+  ASSERT_TRUE(store->flush());
+  auto points = store->load_points(1, 0, 10);
+  ASSERT_TRUE(points);
+  EXPECT_EQ(points->size(), 1u);
+}
+
+TEST_F(SqliteJobStoreTest, TransactionRollsBackUnlessCommitted) {
+  auto db = Database::open(path_, Database::Mode::read_write_create);
+  ASSERT_TRUE(db) << db.error().message;
+  ASSERT_TRUE(db->exec("CREATE TABLE t(x INTEGER)"));
+  {
+    auto transaction = Transaction::begin(*db);
+    ASSERT_TRUE(transaction);
+    ASSERT_TRUE(db->exec("INSERT INTO t VALUES(1)"));
+  }
+  auto count = db->query_int("SELECT count(*) FROM t");
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 0);
+  {
+    auto transaction = Transaction::begin(*db);
+    ASSERT_TRUE(transaction);
+    ASSERT_TRUE(db->exec("INSERT INTO t VALUES(2)"));
+    ASSERT_TRUE(transaction->commit());
+  }
+  count = db->query_int("SELECT count(*) FROM t");
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 1);
+
+  auto bad = db->exec("INSERT INTO missing VALUES(1)");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find(path_.string()), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("no such table"), std::string::npos) << bad.error().message;
+}
+
+}  // namespace
+}  // namespace vapor::store

@@ -30,6 +30,8 @@ struct DaemonConfig {
     std::chrono::milliseconds step_interval{1500};  ///< default for jobs that set none
     std::chrono::milliseconds stall_timeout{60'000};
     std::size_t max_jobs = 10'000;  ///< queued + running + finished jobs held in memory
+
+    bool operator==(const Scheduler&) const = default;
   } scheduler;
 
   struct Store {
@@ -37,10 +39,14 @@ struct DaemonConfig {
     SynchronousMode synchronous = SynchronousMode::normal;
     std::chrono::milliseconds busy_timeout{5000};
     std::size_t max_pending_rows = 1'000'000;  ///< beyond this, jobs pause until a flush succeeds
+
+    bool operator==(const Store&) const = default;
   } store;
 
   struct Metrics {
     std::chrono::milliseconds finished_job_ttl{10 * 60 * 1000};
+
+    bool operator==(const Metrics&) const = default;
   } metrics;
 
   struct Api {
@@ -51,11 +57,15 @@ struct DaemonConfig {
     std::size_t max_header_bytes = 8 * 1024;
     std::chrono::milliseconds read_timeout{30'000};
     std::size_t max_connections = 512;
+
+    bool operator==(const Api&) const = default;
   } api;
 
   struct Websocket {
     std::size_t max_clients = 256;
     std::size_t send_queue_bytes = 4 * 1024 * 1024;
+
+    bool operator==(const Websocket&) const = default;
   } websocket;
 
   bool operator==(const DaemonConfig&) const = default;

@@ -153,6 +153,7 @@ void Scheduler::schedule_wake(Job& job, SteadyTime at) {
 void Scheduler::advance() {
   if (paused_) return;
   const auto now = clock_.now();
+  const auto wall_now = clock_.wall_now();
   while (!wakes_.empty() && wakes_.top().at <= now) {
     const Wake wake = wakes_.top();
     wakes_.pop();
@@ -161,18 +162,17 @@ void Scheduler::advance() {
     Job& job = it->second;
     // Skip wake-ups made stale by a later reschedule, a stop or a finish.
     if (job.state != JobState::running || wake.generation != job.wake_generation) continue;
-    take_step(job, wake.at);
+    take_step(job, wake.at, now, wall_now);
   }
 }
 
-void Scheduler::take_step(Job& job, SteadyTime due) {
+void Scheduler::take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTime wall_now) {
   if (!job.next_step_at || *job.next_step_at > due) {
     // Woken by the stall deadline: no step came in time.
     transition(job, JobEvent::fail, core::reason::stalled);
     dispatch();
     return;
   }
-  const auto now = clock_.now();
   const auto next = job.step + 1;
   const auto simulated = core::simulate_step(job.spec, next);
   switch (simulated.kind) {
@@ -202,8 +202,7 @@ void Scheduler::take_step(Job& job, SteadyTime due) {
   event.accuracy = simulated.accuracy;
   event.progress = job.progress();
   event.eta_seconds = job.eta_seconds();
-  event.ts = clock_.wall_now() -
-             std::chrono::duration_cast<std::chrono::system_clock::duration>(now - due);
+  event.ts = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - due);
   for (auto* listener : listeners_) listener->on_step(event);
 
   if (!std::isfinite(simulated.loss) && job.spec.on_nonfinite == core::NonFinitePolicy::fail) {

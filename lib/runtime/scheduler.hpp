@@ -123,7 +123,7 @@ class Scheduler {
   void insert(Job job);
   void dispatch();
   void begin_running(Job& job);
-  void take_step(Job& job, SteadyTime due);
+  void take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTime wall_now);
   void transition(Job& job, core::JobEvent event, std::string_view reason);
   void schedule_wake(Job& job, SteadyTime at);
   [[nodiscard]] SteadyTime stall_deadline(const Job& job) const;

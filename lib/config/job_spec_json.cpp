@@ -1,0 +1,57 @@
+#include <boost/json.hpp>
+
+#include "config/detail/scalar_text.hpp"
+#include "config/queue_file.hpp"
+
+namespace vapor::config {
+namespace {
+
+boost::json::object simulation_to_json(const core::SimulationParams& simulate) {
+  return boost::json::object{
+      {"initial_loss", simulate.initial_loss},
+      {"final_loss", simulate.final_loss},
+      {"noise", simulate.noise},
+      {"initial_accuracy", simulate.initial_accuracy},
+      {"final_accuracy", simulate.final_accuracy},
+      {"decay", simulate.decay},
+  };
+}
+
+/// Only the faults that are set, so an empty object means "no faults".
+boost::json::object faults_to_json(const core::Faults& faults) {
+  boost::json::object out;
+  if (faults.fail_at_step) out["fail_at_step"] = *faults.fail_at_step;
+  if (faults.fail_probability != 0.0) out["fail_probability"] = faults.fail_probability;
+  if (faults.nan_at_step) out["nan_at_step"] = *faults.nan_at_step;
+  if (faults.stall_at_step) out["stall_at_step"] = *faults.stall_at_step;
+  if (faults.slowdown) {
+    out["slowdown"] = boost::json::object{{"at_step", faults.slowdown->at_step},
+                                          {"factor", faults.slowdown->factor}};
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string job_spec_to_json(const core::JobSpec& spec) {
+  // Boost.JSON writes doubles in their shortest exact form and uint64 as is, so the text reads
+  // back to the same values.
+  const boost::json::object out{
+      {"name", spec.name},
+      {"model", spec.model},
+      {"epochs", spec.epochs},
+      {"steps_per_epoch", spec.steps_per_epoch},
+      {"learning_rate", spec.learning_rate},
+      {"batch_size", spec.batch_size},
+      {"seed", spec.seed},
+      {"step_interval", detail::format_duration(spec.step_interval)},
+      {"start", spec.start == core::StartMode::manual ? "manual" : "auto"},
+      {"priority", spec.priority},
+      {"on_nonfinite", spec.on_nonfinite == core::NonFinitePolicy::record ? "record" : "fail"},
+      {"simulate", simulation_to_json(spec.simulate)},
+      {"faults", faults_to_json(spec.faults)},
+  };
+  return boost::json::serialize(out);
+}
+
+}  // namespace vapor::config

@@ -128,8 +128,8 @@ bool is_host_header_value(std::string_view text) {
 
 std::filesystem::path resolve(const std::filesystem::path& base_dir,
                               const std::filesystem::path& path) {
-  if (path.is_absolute() || base_dir.empty()) return path;
-  return base_dir / path;
+  if (path.is_absolute() || base_dir.empty()) return path.lexically_normal();
+  return (base_dir / path).lexically_normal();
 }
 
 /// Reads each section of vapord.yaml into a DaemonConfig.

@@ -184,12 +184,12 @@ struct CachedStatements {
 
 /// Refuses a file this build must not write to: corrupt, newer, or someone else's database.
 Result<void> check_existing_database(Database& db) {
-  auto check = db.query_text("PRAGMA quick_check");
+  auto check = db.query_text("PRAGMA integrity_check");
   if (!check) return fail(db.last_error("cannot be read as a database"));
   if (*check != "ok") {
     std::string finding = *check;
     std::replace(finding.begin(), finding.end(), '\n', ' ');
-    return fail(db.name() + ": the database is corrupt (quick_check: " + finding + ")");
+    return fail(db.name() + ": the database is corrupt (integrity_check: " + finding + ")");
   }
 
   auto version = db.query_int("PRAGMA user_version");

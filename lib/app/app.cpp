@@ -1,15 +1,24 @@
 #include "app/app.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "app/api_token.hpp"
 #include "app/queue_watcher.hpp"
 #include "config/queue_file.hpp"
+#include "http/feed_hub.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "metrics/vapor_metrics.hpp"
+#include "core/simulator.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/job_logger.hpp"
 #include "runtime/scheduler.hpp"
@@ -22,6 +31,16 @@ namespace asio = boost::asio;
 
 namespace {
 
+/// Where vapord keeps files it creates: systemd's StateDirectory, else the database's folder.
+std::filesystem::path state_directory(const config::DaemonConfig& config) {
+  if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
+    std::string first(state);
+    return first.substr(0, first.find(':'));
+  }
+  auto folder = config.database.parent_path();
+  return folder.empty() ? std::filesystem::path(".") : folder;
+}
+
 store::Synchronous to_store(config::SynchronousMode mode) {
   switch (mode) {
     case config::SynchronousMode::off: return store::Synchronous::off;
@@ -32,10 +51,30 @@ store::Synchronous to_store(config::SynchronousMode mode) {
   return store::Synchronous::normal;
 }
 
+metrics::JobIdentity identity_of(core::JobId id, const core::JobSpec& spec) {
+  return {id, spec.name, spec.model, spec.epochs, spec.total_steps(), spec.batch_size,
+          spec.learning_rate};
+}
+
+http::ServerOptions server_options(const config::DaemonConfig& config) {
+  http::ServerOptions options;
+  options.host = config.listen_host;
+  options.port = config.listen_port;
+  options.max_header_bytes = config.api.max_header_bytes;
+  options.max_body_bytes = config.api.max_body_bytes;
+  options.read_timeout = config.api.read_timeout;
+  options.max_connections = config.api.max_connections;
+  options.websocket_max_clients = config.websocket.max_clients;
+  options.websocket_send_queue_bytes = config.websocket.send_queue_bytes;
+  options.server_version = std::string("vapord/") + VAPOR_VERSION;
+  return options;
+}
+
 }  // namespace
 
-struct App::Impl {
-  Impl(const config::DaemonConfig& daemon_config, std::unique_ptr<store::SqliteJobStore> job_store)
+struct App::Impl final : http::JobControl, http::ServerObserver {
+  Impl(const config::DaemonConfig& daemon_config, std::unique_ptr<store::SqliteJobStore> job_store,
+       std::string api_token)
       : config(daemon_config),
         store(std::move(job_store)),
         scheduler(runtime::SchedulerOptions{config.scheduler.max_concurrent,
@@ -43,22 +82,59 @@ struct App::Impl {
                                             config.scheduler.max_jobs},
                   clock),
         logger(scheduler),
+        metrics({VAPOR_VERSION, VAPOR_REVISION}, config.metrics.finished_job_ttl),
+        access{std::move(api_token), config.listen_host, config.listen_port,
+               config.api.allowed_hosts, config.api.allowed_origins},
+        router{scheduler,
+               *store,
+               *this,
+               access,
+               config::SpecDefaults{config.scheduler.step_interval},
+               [this] { return metrics.render(); },
+               [this] { return queue_loaded && !stopping; }},
         driver(ioc.get_executor(), scheduler),
         flush_timer(ioc),
+        expire_timer(ioc),
         signals(ioc, SIGINT, SIGTERM, SIGHUP),
-        watcher(ioc.get_executor(), config.queue, [this] { reload_queue("the file changed"); }) {
+        watcher(ioc.get_executor(), config.queue, [this] { reload_queue("the file changed"); }),
+        server(ioc, server_options(config), router, hub, *this) {
+    // The store first: the feed's replay reads it, so it must hold every point already sent.
     scheduler.add_listener(*store);
+    scheduler.add_listener(metrics);
+    scheduler.add_listener(hub);
     scheduler.add_listener(logger);
   }
+
+  // http::JobControl
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override;
+  std::optional<http::ControlError> start(core::JobId id) override;
+  std::optional<http::ControlError> stop(core::JobId id) override;
+
+  // http::ServerObserver
+  void on_request(std::string_view handler, unsigned status) override {
+    metrics.count_http_request(handler, status);
+  }
+  void on_websocket_clients(std::size_t clients) override {
+    metrics.set_websocket_clients(clients);
+  }
+  void on_websocket_disconnect(std::string_view reason) override {
+    metrics.count_websocket_disconnect(reason);
+  }
+
+  /// Adds a new job everywhere it lives: store, metrics, scheduler.
+  Result<core::JobId> add_new_job(core::JobSpec spec);
+  /// A job exists (restored, or an unknown id) for the control calls.
+  std::optional<http::ControlError> check_exists(core::JobId id) const;
 
   Result<void> restore_jobs();
   /// Loads the queue file and adds its new jobs; all or nothing. Returns false on failure.
   bool load_queue(std::string_view why);
   void reload_queue(std::string_view why);
   void do_flush_timer();
+  void do_expire_timer();
   bool flush_store();
   void do_signals();
-  void stop();
+  void shutdown();
 
   config::DaemonConfig config;
   asio::io_context ioc{1};
@@ -66,12 +142,20 @@ struct App::Impl {
   std::unique_ptr<store::SqliteJobStore> store;
   runtime::Scheduler scheduler;
   runtime::JobLogger logger;
+  metrics::VaporMetrics metrics;
+  http::FeedHub hub;
+  http::AccessPolicy access;
+  http::RouterContext router;
   runtime::SchedulerDriver driver;
   asio::steady_timer flush_timer;
+  asio::steady_timer expire_timer;
   asio::signal_set signals;
   QueueWatcher watcher;
+  http::Server server;
   core::JobId next_id = 1;
+  std::unordered_set<std::string> unrestorable_names;  ///< in the database, not in the scheduler
   bool last_reload_successful = false;
+  bool queue_loaded = false;
   std::size_t failed_flushes = 0;
   bool stopping = false;
   bool final_flush_ok = true;
@@ -82,6 +166,7 @@ Result<void> App::Impl::restore_jobs() {
   if (!stored) return stored.error();
   const config::SpecDefaults defaults{config.scheduler.step_interval};
   std::size_t resumed = 0;
+  auto hold = scheduler.hold_dispatch();  // priorities, not row order, decide who starts
   for (auto& row : *stored) {
     next_id = std::max(next_id, row.id + 1);
     auto spec = config::parse_job_spec(row.spec_json, "job " + std::to_string(row.id) + " in " +
@@ -90,6 +175,7 @@ Result<void> App::Impl::restore_jobs() {
     if (!spec.ok()) {
       log::error("cannot restore job " + std::to_string(row.id) + " '" + row.name +
                  "'; its history stays in the database: " + config::format_errors(spec.errors));
+      unrestorable_names.insert(row.name);  // the name stays taken
       continue;
     }
     runtime::RestoredJob job;
@@ -101,11 +187,13 @@ Result<void> App::Impl::restore_jobs() {
     job.created_at = row.created_at;
     job.started_at = row.started_at;
     job.finished_at = row.finished_at;
+    core::WallTime last_progress_at = row.created_at;
     if (row.step > 0) {
       auto last = store->load_points(row.id, row.step - 1, 1);
       if (last && !last->empty()) {
         job.loss = last->front().loss;
         job.accuracy = last->front().accuracy;
+        last_progress_at = last->front().ts;
       }
     }
     if (job.state == core::JobState::running) {
@@ -113,6 +201,17 @@ Result<void> App::Impl::restore_jobs() {
       log::notice("job " + std::to_string(job.id) + " " + job.spec.name + ": resuming after step " +
                   std::to_string(job.step));
     }
+    metrics::JobStatus status;
+    status.state = job.state;
+    status.reason = job.reason;
+    status.step = job.step;
+    status.epoch = core::epoch_of_step(job.spec, job.step);
+    status.loss = job.loss;
+    status.accuracy = job.accuracy;
+    status.started_at = job.started_at;
+    status.finished_at = job.finished_at;
+    status.last_progress_at = last_progress_at;
+    metrics.add_job(identity_of(job.id, job.spec), status);
     if (auto restored = scheduler.restore_job(std::move(job)); !restored) {
       return restored.error();
     }
@@ -130,12 +229,17 @@ bool App::Impl::load_queue(std::string_view why) {
                "); nothing changed: " + std::to_string(queue.errors.size()) + " error(s)");
     for (const auto& error : queue.errors) log::error(error.to_string());
     last_reload_successful = false;
+    metrics.set_config_reload(false, clock.wall_now());
     return false;
   }
   std::vector<core::JobSpec> fresh;
   for (auto& spec : queue.value.jobs) {
     const runtime::Job* existing = scheduler.find(spec.name);
-    if (existing == nullptr) {
+    if (unrestorable_names.contains(spec.name)) {
+      log::warning("job '" + spec.name +
+                   "' exists in the database but could not be restored; the queue file's entry "
+                   "is ignored");
+    } else if (existing == nullptr) {
       fresh.push_back(std::move(spec));
     } else if (existing->spec != spec) {
       log::warning("job '" + spec.name +
@@ -148,25 +252,81 @@ bool App::Impl::load_queue(std::string_view why) {
                std::to_string(fresh.size()) + " new jobs would pass scheduler.max_jobs = " +
                std::to_string(config.scheduler.max_jobs) + "; nothing changed");
     last_reload_successful = false;
+    metrics.set_config_reload(false, clock.wall_now());
     return false;
   }
-  const auto now = clock.wall_now();
-  for (auto& spec : fresh) {
-    const auto id = next_id++;
-    store->add_job({id, spec.name, config::job_spec_to_json(spec), now});
-    log::notice("job " + std::to_string(id) + " " + spec.name + ": queued (" + spec.model + ", " +
-                std::to_string(spec.total_steps()) + " steps" +
-                (spec.start == core::StartMode::manual ? ", manual start" : "") + ")");
-    if (auto added = scheduler.add_job(id, std::move(spec), now); !added) {
-      log::error(added.error().message);
+  {
+    auto hold = scheduler.hold_dispatch();  // priorities, not file order, decide who starts
+    for (auto& spec : fresh) {
+      if (auto added = add_new_job(std::move(spec)); !added) log::error(added.error().message);
     }
   }
+  driver.rearm();
   log::info("queue " + config.queue.string() + " loaded (" + std::string(why) + "): " +
             std::to_string(queue.value.jobs.size()) + " jobs in file, " +
             std::to_string(fresh.size()) + " new");
   last_reload_successful = true;
-  driver.rearm();
+  queue_loaded = true;
+  metrics.set_config_reload(true, clock.wall_now());
   return true;
+}
+
+Result<core::JobId> App::Impl::add_new_job(core::JobSpec spec) {
+  if (scheduler.find(spec.name) != nullptr || unrestorable_names.contains(spec.name)) {
+    return fail("a job named '" + spec.name + "' exists");
+  }
+  if (scheduler.jobs().size() >= config.scheduler.max_jobs) {
+    return fail("job limit reached (scheduler.max_jobs = " +
+                std::to_string(config.scheduler.max_jobs) + ")");
+  }
+  const auto id = next_id++;
+  const auto now = clock.wall_now();
+  store->add_job({id, spec.name, config::job_spec_to_json(spec), now});
+  metrics.add_job(identity_of(id, spec), metrics::JobStatus{});
+  log::notice("job " + std::to_string(id) + " " + spec.name + ": queued (" + spec.model + ", " +
+              std::to_string(spec.total_steps()) + " steps" +
+              (spec.start == core::StartMode::manual ? ", manual start" : "") + ")");
+  if (auto added = scheduler.add_job(id, std::move(spec), now); !added) return added.error();
+  driver.rearm();
+  return id;
+}
+
+std::optional<http::ControlError> App::Impl::check_exists(core::JobId id) const {
+  if (scheduler.find(id) != nullptr) return std::nullopt;
+  return http::ControlError{http::ControlFailure::not_found, "no job with id " + std::to_string(id)};
+}
+
+std::optional<http::ControlError> App::Impl::submit(core::JobSpec spec, core::JobId& id) {
+  if (stopping) return http::ControlError{http::ControlFailure::unavailable, "vapord is stopping"};
+  const bool taken = scheduler.find(spec.name) != nullptr || unrestorable_names.contains(spec.name);
+  auto added = add_new_job(std::move(spec));
+  if (!added) {
+    return http::ControlError{taken ? http::ControlFailure::conflict
+                                    : http::ControlFailure::unavailable,
+                              added.error().message};
+  }
+  id = *added;
+  return std::nullopt;
+}
+
+std::optional<http::ControlError> App::Impl::start(core::JobId id) {
+  if (auto missing = check_exists(id)) return missing;
+  if (auto started = scheduler.start(id); !started) {
+    return http::ControlError{http::ControlFailure::conflict, started.error().message};
+  }
+  log::notice("job " + std::to_string(id) + " " + scheduler.find(id)->spec.name +
+              ": start requested through the API");
+  driver.rearm();
+  return std::nullopt;
+}
+
+std::optional<http::ControlError> App::Impl::stop(core::JobId id) {
+  if (auto missing = check_exists(id)) return missing;
+  if (auto stopped = scheduler.stop(id); !stopped) {
+    return http::ControlError{http::ControlFailure::conflict, stopped.error().message};
+  }
+  driver.rearm();
+  return std::nullopt;
 }
 
 void App::Impl::reload_queue(std::string_view why) {
@@ -176,7 +336,11 @@ void App::Impl::reload_queue(std::string_view why) {
 
 bool App::Impl::flush_store() {
   auto flushed = store->flush();
+  if (flushed && (flushed->points + flushed->transitions + flushed->jobs) > 0) {
+    metrics.observe_store_commit(flushed->duration);
+  }
   if (!flushed) {
+    metrics.count_store_error();
     if (failed_flushes++ == 0) {
       log::error("store: commit failed, keeping " + std::to_string(store->pending_rows()) +
                  " rows for the next attempt: " + flushed.error().message);
@@ -209,6 +373,17 @@ void App::Impl::do_flush_timer() {
   });
 }
 
+void App::Impl::do_expire_timer() {
+  const auto period = std::clamp(config.metrics.finished_job_ttl / 10,
+                                 std::chrono::milliseconds(100), std::chrono::milliseconds(10'000));
+  expire_timer.expires_after(period);
+  expire_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping) return;
+    metrics.expire_finished(clock.wall_now());
+    do_expire_timer();
+  });
+}
+
 void App::Impl::do_signals() {
   signals.async_wait([this](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
@@ -219,17 +394,19 @@ void App::Impl::do_signals() {
     }
     log::notice(std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
                 "; shutting down");
-    stop();
+    shutdown();
   });
 }
 
-void App::Impl::stop() {
+void App::Impl::shutdown() {
   if (stopping) return;
   stopping = true;
   // Stop producing, then commit what was produced; the loop ends when no work is left.
   driver.cancel();
+  server.stop();
   watcher.cancel();
   flush_timer.cancel();
+  expire_timer.cancel();
   boost::system::error_code ignored;
   signals.cancel(ignored);
   final_flush_ok = flush_store();
@@ -254,9 +431,23 @@ Result<std::unique_ptr<App>> App::create(const config::DaemonConfig& config,
   if (!opened) return opened.error();
   log::info("store " + config.database.string() + " open (config " + config_path.string() + ")");
 
-  auto impl = std::make_unique<Impl>(config, std::move(*opened));
+  const auto state_dir = state_directory(config);
+  auto token = load_api_token(config.api.token_file, state_dir);
+  if (!token) return token.error();
+  if (token->created) {
+    log::notice("api token created in " + token->path.string() +
+                " (mode 0600); send it as 'Authorization: Bearer <token>'");
+  } else {
+    log::info("api token read from " + token->path.string());
+  }
+
+  auto impl = std::make_unique<Impl>(config, std::move(*opened), std::move(token->token));
   if (auto restored = impl->restore_jobs(); !restored) return restored.error();
   impl->load_queue("start-up");
+  auto port = impl->server.listen();
+  if (!port) return port.error();
+  log::notice("listening on http://" + config.listen_host + ":" + std::to_string(*port) +
+              " (/metrics, /api/v1/jobs, /ws)");
   return std::unique_ptr<App>(new App(std::move(impl)));
 }
 
@@ -264,6 +455,7 @@ int App::run() {
   auto& impl = *impl_;
   impl.do_signals();
   impl.do_flush_timer();
+  impl.do_expire_timer();
   if (auto problem = impl.watcher.start(); !problem.empty()) {
     log::warning("queue file changes will be picked up on SIGHUP only: " + problem);
   }
@@ -274,6 +466,6 @@ int App::run() {
   return impl.final_flush_ok ? 0 : 1;
 }
 
-void App::stop() { impl_->stop(); }
+void App::stop() { impl_->shutdown(); }
 
 }  // namespace vapor::app

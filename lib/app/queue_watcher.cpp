@@ -8,6 +8,8 @@
 
 #include <boost/asio/error.hpp>
 
+#include "support/log.hpp"
+
 namespace vapor::app {
 
 QueueWatcher::QueueWatcher(const boost::asio::any_io_executor& executor,
@@ -26,8 +28,9 @@ std::string QueueWatcher::start() {
   if (fd < 0) return std::string("inotify_init1: ") + std::strerror(errno);
   auto folder = file_.parent_path();
   if (folder.empty()) folder = ".";
-  if (inotify_add_watch(fd, folder.c_str(),
-                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
+  // Only complete files: a closed write or a rename into place (how editors and config
+  // managers save). A bare create or a delete would reload a half-written or missing file.
+  if (inotify_add_watch(fd, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
     const std::string message =
         "cannot watch " + folder.string() + ": " + std::strerror(errno);
     ::close(fd);
@@ -51,7 +54,12 @@ void QueueWatcher::do_read() {
 }
 
 void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t bytes) {
-  if (ec) return;  // closed on shutdown
+  if (ec == boost::asio::error::operation_aborted) return;  // closed on shutdown
+  if (ec) {
+    log::warning("queue watcher stopped (" + ec.message() +
+                 "); changes will be picked up on SIGHUP only");
+    return;
+  }
   const auto name = file_.filename().string();
   bool relevant = false;
   for (std::size_t offset = 0; offset + sizeof(inotify_event) <= bytes;) {
@@ -59,6 +67,12 @@ void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t byte
     std::memcpy(&header, buffer_ + offset, sizeof header);
     const char* event_name = buffer_ + offset + sizeof(inotify_event);
     if (header.len > 0 && name == event_name) relevant = true;
+    if ((header.mask & IN_Q_OVERFLOW) != 0) relevant = true;  // events lost: check anyway
+    if ((header.mask & IN_IGNORED) != 0) {
+      log::warning("queue folder " + file_.parent_path().string() +
+                   " is no longer watched; changes will be picked up on SIGHUP only");
+      return;
+    }
     offset += sizeof(inotify_event) + header.len;
   }
   if (relevant) {

@@ -73,7 +73,8 @@ std::chrono::milliseconds step_delay(const JobSpec& spec, std::uint64_t step) {
   const auto& slowdown = spec.faults.slowdown;
   if (slowdown && step >= slowdown->at_step) {
     const double scaled = static_cast<double>(spec.step_interval.count()) * slowdown->factor;
-    return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(scaled)));
+    // At least 1 ms: a zero delay would take every remaining step in one go.
+    return std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(scaled)));
   }
   return spec.step_interval;
 }

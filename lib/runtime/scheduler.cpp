@@ -125,6 +125,7 @@ Result<void> Scheduler::stop(core::JobId id) {
 }
 
 void Scheduler::dispatch() {
+  if (holds_ > 0) return;
   while (running_ < options_.max_concurrent && !ready_.empty()) {
     const auto key = *ready_.begin();
     ready_.erase(ready_.begin());
@@ -216,7 +217,13 @@ void Scheduler::take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTi
     return;
   }
   auto next_at = due + core::step_delay(job.spec, next + 1);
-  if (next_at < now - max_catch_up) next_at = now;
+  if (next_at < now - max_catch_up) {
+    // The loop itself was late (a suspended process, a long commit): skip ahead, and do not
+    // count our own lateness as the job's stall.
+    next_at = now;
+    job.last_progress = now;
+    job.eta.reset();
+  }
   job.next_step_at = next_at;
   schedule_wake(job, std::min(next_at, stall_deadline(job)));
 }
@@ -243,9 +250,19 @@ void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {
   for (auto* listener : listeners_) listener->on_state_changed(changed);
 }
 
-std::optional<SteadyTime> Scheduler::next_deadline() const {
-  if (paused_ || wakes_.empty()) return std::nullopt;
-  return wakes_.top().at;
+std::optional<SteadyTime> Scheduler::next_deadline() {
+  if (paused_) return std::nullopt;
+  // Drop wake-ups made stale by a reschedule, a stop or a finish, so the deadline is real.
+  while (!wakes_.empty()) {
+    const auto& top = wakes_.top();
+    auto it = jobs_.find(top.id);
+    if (it != jobs_.end() && it->second.state == JobState::running &&
+        it->second.wake_generation == top.generation) {
+      return top.at;
+    }
+    wakes_.pop();
+  }
+  return std::nullopt;
 }
 
 void Scheduler::set_paused(bool paused) {

@@ -75,6 +75,22 @@ class Scheduler {
   /// Listeners are called in the order they were added; they must outlive the scheduler.
   void add_listener(core::JobEventListener& listener);
 
+  /// Holds back slot assignment while several jobs are added or restored, so that priorities
+  /// (not file order) decide who starts; slots are assigned once when the last hold ends.
+  class DispatchHold {
+   public:
+    explicit DispatchHold(Scheduler& scheduler) : scheduler_(&scheduler) { ++scheduler.holds_; }
+    DispatchHold(const DispatchHold&) = delete;
+    DispatchHold& operator=(const DispatchHold&) = delete;
+    ~DispatchHold() {
+      if (--scheduler_->holds_ == 0) scheduler_->dispatch();
+    }
+
+   private:
+    Scheduler* scheduler_;
+  };
+  [[nodiscard]] DispatchHold hold_dispatch() { return DispatchHold(*this); }
+
   /// Adds a new queued job. Fails if the name or id is taken or the job limit is reached.
   Result<void> add_job(core::JobId id, core::JobSpec spec, core::WallTime created_at);
 
@@ -89,7 +105,7 @@ class Scheduler {
   /// Takes every step and check that is due by now.
   void advance();
   /// When `advance()` next has work to do; nothing when no job is running.
-  [[nodiscard]] std::optional<SteadyTime> next_deadline() const;
+  [[nodiscard]] std::optional<SteadyTime> next_deadline();
 
   /// While paused (the store cannot keep up), no job steps and none is declared stalled.
   void set_paused(bool paused);
@@ -137,6 +153,7 @@ class Scheduler {
   std::set<QueueKey> ready_;  ///< queued jobs eligible for a slot
   std::priority_queue<Wake, std::vector<Wake>, std::greater<>> wakes_;
   std::size_t running_ = 0;
+  int holds_ = 0;
   bool paused_ = false;
 };
 

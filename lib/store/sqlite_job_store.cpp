@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -74,6 +75,26 @@ constexpr std::string_view select_jobs_sql =
 constexpr std::string_view select_points_sql =
     "SELECT step, epoch, loss, accuracy, ts FROM points"
     " WHERE job_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3";
+// Downsampling: ?1 job, ?2 after_step, ?3 up_to_step, ?4 bucket width in steps. `buckets` counts
+// off the lower bound of each bucket; for each one a correlated subquery scans that bucket's step
+// range on the primary key and keeps the step of its min (then max) loss. SQLite documents that a
+// bare column next to a lone min()/max() comes from the row holding that extreme; min() skips
+// NULL (NaN) losses, and max() ranks them as +inf through ifnull so a NaN point survives. UNION
+// drops the step of a bucket whose min and max are one row, and the NULL of an empty bucket
+// matches nothing in the join. One range scan per bucket avoids the temp B-tree (a sort of
+// every row) that a GROUP BY over a computed bucket would need: about 4x faster on 1M points.
+constexpr std::string_view select_points_downsampled_sql =
+    "WITH RECURSIVE buckets(low) AS ("
+    "  SELECT ?2 UNION ALL SELECT low + ?4 FROM buckets WHERE low + ?4 < ?3),"
+    " picked(step) AS ("
+    "  SELECT (SELECT step FROM (SELECT min(loss), step FROM points"
+    "          WHERE job_id = ?1 AND step > low AND step <= min(low + ?4, ?3))) FROM buckets"
+    "  UNION"
+    "  SELECT (SELECT step FROM (SELECT max(ifnull(loss, 9e999)), step FROM points"
+    "          WHERE job_id = ?1 AND step > low AND step <= min(low + ?4, ?3))) FROM buckets)"
+    " SELECT p.step, p.epoch, p.loss, p.accuracy, p.ts"
+    " FROM picked JOIN points AS p ON p.job_id = ?1 AND p.step = picked.step"
+    " ORDER BY p.step";
 constexpr std::string_view select_transitions_sql =
     "SELECT from_state, to_state, reason, ts FROM transitions WHERE job_id = ?1 ORDER BY id";
 
@@ -147,6 +168,98 @@ struct PendingTransition {
   std::int64_t ts_millis;
 };
 
+StoredPoint to_stored(const PendingPoint& pending) {
+  return StoredPoint{pending.job_id, pending.step,     pending.epoch,
+                     pending.loss,   pending.accuracy, from_millis(pending.ts_millis)};
+}
+
+/// The buffered points of `job_id` with `after_step` < step <= `up_to_step`, ascending by step;
+/// of a step recorded twice, the later recording (the one the flush's REPLACE keeps).
+std::vector<StoredPoint> buffered_points(const std::vector<PendingPoint>& buffer,
+                                         core::JobId job_id, std::uint64_t after_step,
+                                         std::uint64_t up_to_step) {
+  std::vector<StoredPoint> points;
+  for (const PendingPoint& pending : buffer) {
+    if (pending.job_id == job_id && pending.step > after_step && pending.step <= up_to_step) {
+      points.push_back(to_stored(pending));
+    }
+  }
+  // Stable: equal steps keep buffer order, so the last of each run is the latest recording.
+  std::stable_sort(points.begin(), points.end(),
+                   [](const StoredPoint& a, const StoredPoint& b) { return a.step < b.step; });
+  std::vector<StoredPoint> unique;
+  unique.reserve(points.size());
+  for (const StoredPoint& point : points) {
+    if (!unique.empty() && unique.back().step == point.step) {
+      unique.back() = point;
+    } else {
+      unique.push_back(point);
+    }
+  }
+  return unique;
+}
+
+/// Two ascending point lists as one, ascending and without duplicate steps (`buffered` wins a
+/// tie), cut at `limit`.
+std::vector<StoredPoint> merge_points(std::vector<StoredPoint> committed,
+                                      const std::vector<StoredPoint>& buffered,
+                                      std::size_t limit) {
+  if (buffered.empty()) {
+    if (committed.size() > limit) committed.resize(limit);
+    return committed;
+  }
+  std::vector<StoredPoint> merged;
+  merged.reserve(std::min(limit, committed.size() + buffered.size()));
+  auto from_store = committed.begin();
+  auto from_buffer = buffered.begin();
+  while (merged.size() < limit &&
+         (from_store != committed.end() || from_buffer != buffered.end())) {
+    if (from_buffer == buffered.end() ||
+        (from_store != committed.end() && from_store->step < from_buffer->step)) {
+      merged.push_back(*from_store++);
+      continue;
+    }
+    if (from_store != committed.end() && from_store->step == from_buffer->step) ++from_store;
+    merged.push_back(*from_buffer++);
+  }
+  return merged;
+}
+
+/// Orders losses for the downsampling's minimum: NaN never wins unless nothing else is there.
+bool lower_loss(double a, double b) {
+  if (std::isnan(b)) return !std::isnan(a);
+  return !std::isnan(a) && a < b;
+}
+
+/// Orders losses for the downsampling's maximum: NaN ranks with +inf, above every number.
+bool higher_loss(double a, double b) {
+  const double infinity = std::numeric_limits<double>::infinity();
+  return (std::isnan(a) ? infinity : a) > (std::isnan(b) ? infinity : b);
+}
+
+/// Keeps the lowest- and highest-loss point of each bucket of `points` (ascending by step),
+/// ascending and without duplicates. Buckets are `width` steps wide starting after `after_step`.
+std::vector<StoredPoint> extremes_per_bucket(const std::vector<StoredPoint>& points,
+                                             std::uint64_t after_step, std::uint64_t width) {
+  std::vector<StoredPoint> kept;
+  std::size_t begin = 0;
+  while (begin < points.size()) {
+    const std::uint64_t bucket = (points[begin].step - after_step - 1) / width;
+    std::size_t end = begin;
+    std::size_t lowest = begin;
+    std::size_t highest = begin;
+    while (end < points.size() && (points[end].step - after_step - 1) / width == bucket) {
+      if (lower_loss(points[end].loss, points[lowest].loss)) lowest = end;
+      if (higher_loss(points[end].loss, points[highest].loss)) highest = end;
+      ++end;
+    }
+    kept.push_back(points[std::min(lowest, highest)]);
+    if (lowest != highest) kept.push_back(points[std::max(lowest, highest)]);
+    begin = end;
+  }
+  return kept;
+}
+
 /// The statements a store reuses for its whole life.
 struct CachedStatements {
   Statement insert_job;
@@ -156,6 +269,7 @@ struct CachedStatements {
   Statement update_step;
   Statement select_jobs;
   Statement select_points;
+  Statement select_points_downsampled;
   Statement select_transitions;
 
   static Result<CachedStatements> prepare(Database& db) {
@@ -173,12 +287,19 @@ struct CachedStatements {
     if (!select_jobs) return select_jobs.error();
     auto select_points = Statement::prepare(db, select_points_sql);
     if (!select_points) return select_points.error();
+    auto select_points_downsampled = Statement::prepare(db, select_points_downsampled_sql);
+    if (!select_points_downsampled) return select_points_downsampled.error();
     auto select_transitions = Statement::prepare(db, select_transitions_sql);
     if (!select_transitions) return select_transitions.error();
-    return CachedStatements{std::move(*insert_job),        std::move(*upsert_point),
-                            std::move(*insert_transition), std::move(*apply_transition),
-                            std::move(*update_step),       std::move(*select_jobs),
-                            std::move(*select_points),     std::move(*select_transitions)};
+    return CachedStatements{std::move(*insert_job),
+                            std::move(*upsert_point),
+                            std::move(*insert_transition),
+                            std::move(*apply_transition),
+                            std::move(*update_step),
+                            std::move(*select_jobs),
+                            std::move(*select_points),
+                            std::move(*select_points_downsampled),
+                            std::move(*select_transitions)};
   }
 };
 
@@ -476,19 +597,16 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
   return jobs;
 }
 
-Result<std::vector<StoredPoint>> SqliteJobStore::load_points(core::JobId job_id,
-                                                             std::uint64_t after_step,
-                                                             std::size_t limit) {
-  Statement& select = impl_->statements->select_points;
-  const ResetOnExit reset(select);
-  select.bind(1, job_id);
-  select.bind(2, to_sql_int(after_step));
-  select.bind(3, to_sql_int(limit));
+namespace {
+
+/// Reads the rows of a points query (columns step, epoch, loss, accuracy, ts).
+Result<std::vector<StoredPoint>> read_points(Statement& select, core::JobId job_id) {
   std::vector<StoredPoint> points;
   for (;;) {
     auto row = select.step();
-    if (!row)
+    if (!row) {
       return while_doing(row.error(), "reading the points of job " + std::to_string(job_id));
+    }
     if (!*row) break;
     StoredPoint point;
     point.job_id = job_id;
@@ -500,6 +618,66 @@ Result<std::vector<StoredPoint>> SqliteJobStore::load_points(core::JobId job_id,
     points.push_back(point);
   }
   return points;
+}
+
+}  // namespace
+
+Result<std::vector<StoredPoint>> SqliteJobStore::load_points(core::JobId job_id,
+                                                             std::uint64_t after_step,
+                                                             std::size_t limit) {
+  if (limit == 0) return std::vector<StoredPoint>{};
+  Statement& select = impl_->statements->select_points;
+  const ResetOnExit reset(select);
+  select.bind(1, job_id);
+  select.bind(2, to_sql_int(after_step));
+  select.bind(3, to_sql_int(limit));
+  auto committed = read_points(select, job_id);
+  if (!committed) return committed.error();
+  return merge_points(std::move(*committed),
+                      buffered_points(impl_->points, job_id, after_step,
+                                      std::numeric_limits<std::uint64_t>::max()),
+                      limit);
+}
+
+Result<std::vector<StoredPoint>> SqliteJobStore::load_points_downsampled(
+    core::JobId job_id, std::uint64_t after_step, std::uint64_t up_to_step,
+    std::size_t max_points) {
+  if (max_points < 2) {
+    return fail("cannot downsample the points of job " + std::to_string(job_id) + " to " +
+                std::to_string(max_points) + " points; at least 2 are needed");
+  }
+  // Steps are stored as SQLite integers (int64): cap the range there so its arithmetic holds.
+  const auto max_step = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  up_to_step = std::min(up_to_step, max_step);
+  if (up_to_step <= after_step) return std::vector<StoredPoint>{};
+  const std::uint64_t span = up_to_step - after_step;
+  if (span <= max_points) {
+    // Few enough steps to send them all (steps are unique, so at most `span` points).
+    auto all = load_points(job_id, after_step, static_cast<std::size_t>(span));
+    if (!all) return all.error();
+    std::erase_if(*all, [&](const StoredPoint& point) { return point.step > up_to_step; });
+    return all;
+  }
+
+  const std::uint64_t buckets = max_points / 2;
+  const std::uint64_t width = span / buckets + (span % buckets != 0 ? 1 : 0);
+  Statement& select = impl_->statements->select_points_downsampled;
+  const ResetOnExit reset(select);
+  select.bind(1, job_id);
+  select.bind(2, to_sql_int(after_step));
+  select.bind(3, to_sql_int(up_to_step));
+  select.bind(4, to_sql_int(width));
+  auto committed = read_points(select, job_id);
+  if (!committed) return committed.error();
+
+  const auto buffered = buffered_points(impl_->points, job_id, after_step, up_to_step);
+  if (buffered.empty()) return committed;
+  // Buffered points join their buckets' committed extremes and each bucket picks again. A
+  // committed extreme that a buffered point re-records is replaced by it; the simulation is
+  // deterministic, so a re-recorded step carries the same loss and the pick stays exact.
+  const std::size_t candidates = committed->size() + buffered.size();
+  return extremes_per_bucket(merge_points(std::move(*committed), buffered, candidates),
+                             after_step, width);
 }
 
 Result<std::vector<StoredTransition>> SqliteJobStore::load_transitions(core::JobId job_id) {
@@ -528,6 +706,11 @@ Result<std::vector<StoredTransition>> SqliteJobStore::load_transitions(core::Job
     transition.reason = select.column_text(2);
     transition.ts = from_millis(select.column_int(3));
     transitions.push_back(std::move(transition));
+  }
+  for (const PendingTransition& pending : impl_->transitions) {
+    if (pending.job_id != job_id) continue;
+    transitions.push_back(StoredTransition{job_id, pending.from, pending.to, pending.reason,
+                                           from_millis(pending.ts_millis)});
   }
   return transitions;
 }

@@ -100,10 +100,30 @@ class SqliteJobStore final : public core::JobEventListener {
   /// True when the buffer has reached `max_pending_rows` (producers should pause).
   [[nodiscard]] bool backlogged() const;
 
-  // Reads see committed data only.
+  /// Every job row as last committed, by id. Jobs and transitions still buffered are not
+  /// reflected (this is what start-up restores from).
   Result<std::vector<StoredJob>> load_jobs();
+
+  /// Up to `limit` points of a job with step > `after_step`, ascending by step. Sees committed
+  /// rows and the points still buffered for the next flush, merged without duplicates: a
+  /// buffered point replaces a committed one of the same step (as the flush will).
   Result<std::vector<StoredPoint>> load_points(core::JobId job_id, std::uint64_t after_step,
                                                std::size_t limit);
+
+  /// The points with `after_step` < step <= `up_to_step`, reduced to at most `max_points` (>= 2):
+  /// the range is cut into `max_points / 2` buckets of equal step width and each bucket keeps
+  /// its lowest-loss and highest-loss point (one point when they are the same), so spikes
+  /// survive. A NaN loss counts as the highest, so a non-finite point is never dropped in favour
+  /// of a finite one. Ascending by step, no duplicates. When the range holds no more than
+  /// `max_points` steps every point is returned. Sees committed and buffered points like
+  /// `load_points`; the bucket extremes are found in SQL, one indexed range scan per bucket.
+  Result<std::vector<StoredPoint>> load_points_downsampled(core::JobId job_id,
+                                                           std::uint64_t after_step,
+                                                           std::uint64_t up_to_step,
+                                                           std::size_t max_points);
+
+  /// A job's state transitions in the order they happened: committed ones, then those still
+  /// buffered for the next flush.
   Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id);
 
  private:

@@ -71,7 +71,29 @@ std::string integrity(const std::filesystem::path& db_path) {
   return result ? *result : result.error().message;
 }
 
+/// Every job's transitions as "from->to(reason)" strings, in order.
+std::map<std::string, std::vector<std::string>> read_transitions(const std::filesystem::path& db_path) {
+  auto db = store::Database::open(db_path, store::Database::Mode::read_only);
+  EXPECT_TRUE(db) << db.error().message;
+  std::map<std::string, std::vector<std::string>> transitions;
+  auto statement = store::Statement::prepare(
+      *db,
+      "SELECT j.name, t.from_state, t.to_state, t.reason FROM transitions t "
+      "JOIN jobs j ON j.id = t.job_id ORDER BY t.id");
+  EXPECT_TRUE(statement);
+  while (true) {
+    auto row = statement->step();
+    if (!row || !*row) break;
+    transitions[statement->column_text(0)].push_back(statement->column_text(1) + "->" +
+                                                     statement->column_text(2) + "(" +
+                                                     statement->column_text(3) + ")");
+  }
+  return transitions;
+}
+
 struct RunOutcome {
+  std::map<std::string, std::vector<std::string>> transitions;
+  std::string log;
   std::vector<PointRow> points;
   std::map<std::string, JobRow> jobs;
   int kills_mid_run = 0;  ///< kills that left a job running with committed steps behind it
@@ -86,7 +108,11 @@ RunOutcome run_queue(const std::vector<std::chrono::milliseconds>& kill_after) {
 
   int kills_mid_run = 0;
   for (const auto delay : kill_after) {
+    const auto before = committed_steps(dir / "vapor.db");
     ChildProcess daemon(vapord_path(), args, dir / "vapord.log");
+    // Kill only once this run has committed progress, then after a random extra delay.
+    EXPECT_TRUE(eventually([&] { return committed_steps(dir / "vapor.db") > before; }, 20s))
+        << read_file(dir / "vapord.log");
     std::this_thread::sleep_for(delay);
     daemon.signal(SIGKILL);
     EXPECT_EQ(daemon.wait_for(5s), 128 + SIGKILL);
@@ -103,7 +129,8 @@ RunOutcome run_queue(const std::vector<std::chrono::milliseconds>& kill_after) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait_for(5s), 0) << "a graceful stop exits 0 within 5 s";
   EXPECT_EQ(integrity(dir / "vapor.db"), "ok");
-  return {read_points(dir / "vapor.db"), read_jobs(dir / "vapor.db"), kills_mid_run};
+  return {read_transitions(dir / "vapor.db"), read_file(dir / "vapord.log"),
+          read_points(dir / "vapor.db"), read_jobs(dir / "vapor.db"), kills_mid_run};
 }
 
 TEST(CrashResume, SigkillAtRandomMomentsGivesTheSamePointsAsAnUninterruptedRun) {
@@ -118,13 +145,17 @@ TEST(CrashResume, SigkillAtRandomMomentsGivesTheSamePointsAsAnUninterruptedRun) 
 
   const auto seed = std::random_device{}();
   std::mt19937 random(seed);
-  std::uniform_int_distribution<int> delay_ms(100, 400);
+  std::uniform_int_distribution<int> delay_ms(0, 150);
   std::vector<std::chrono::milliseconds> kills;
   for (int i = 0; i < 5; ++i) kills.emplace_back(delay_ms(random));
   SCOPED_TRACE("kill schedule seed " + std::to_string(seed));
 
   const auto interrupted = run_queue(kills);
   EXPECT_GE(interrupted.kills_mid_run, 2) << "the kills must land while jobs run";
+  EXPECT_NE(interrupted.log.find("resuming after step"), std::string::npos)
+      << "a restart must resume a running job, not start it over";
+  // One start per job: a resumed job continues; it is never queued and started again.
+  EXPECT_EQ(interrupted.transitions, reference.transitions);
   EXPECT_EQ(interrupted.jobs, reference.jobs);
   ASSERT_EQ(interrupted.points.size(), reference.points.size());
   for (std::size_t i = 0; i < reference.points.size(); ++i) {

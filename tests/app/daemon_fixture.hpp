@@ -36,12 +36,24 @@ inline std::map<std::string, JobRow> read_jobs(const std::filesystem::path& db_p
   std::map<std::string, JobRow> jobs;
   if (!std::filesystem::exists(db_path)) return jobs;
   auto db = store::Database::open(db_path, store::Database::Mode::read_only);
-  if (!db) return jobs;
+  if (!db) {
+    ADD_FAILURE() << db.error().message;
+    return jobs;
+  }
+  // The daemon may be committing (or recovering its WAL after a kill): wait, do not fail.
+  if (auto set = db->exec("PRAGMA busy_timeout = 5000"); !set) ADD_FAILURE() << set.error().message;
   auto statement = store::Statement::prepare(*db, "SELECT name, state, reason, step FROM jobs");
-  if (!statement) return jobs;
+  if (!statement) {
+    // A database the daemon has not finished creating yet has no jobs table.
+    return jobs;
+  }
   while (true) {
     auto row = statement->step();
-    if (!row || !*row) break;
+    if (!row) {
+      ADD_FAILURE() << row.error().message;
+      break;
+    }
+    if (!*row) break;
     jobs[statement->column_text(0)] = {statement->column_text(1), statement->column_text(2),
                                        statement->column_int(3)};
   }
@@ -62,6 +74,13 @@ inline bool wait_all_finished(const std::filesystem::path& db_path, std::size_t 
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+/// Sum of committed steps over all jobs.
+inline std::int64_t committed_steps(const std::filesystem::path& db_path) {
+  std::int64_t total = 0;
+  for (const auto& [name, row] : read_jobs(db_path)) total += row.step;
+  return total;
 }
 
 /// Polls `predicate` every 20 ms until it holds or `timeout` passes.

@@ -99,6 +99,7 @@ TEST_F(RunningDaemon, SighupAddsNewJobsWhileOthersRun) {
                                      "  - name: added\n    epochs: 1\n    steps_per_epoch: 20\n");
   daemon_->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return jobs()["added"].state == "complete"; }, 10s)) << log();
+  EXPECT_TRUE(eventually([&] { return contains(log(), "loaded (SIGHUP)"); }, 5s)) << log();
   EXPECT_EQ(jobs()["long"].state, "running");
   stop_gracefully();
 }
@@ -106,7 +107,10 @@ TEST_F(RunningDaemon, SighupAddsNewJobsWhileOthersRun) {
 TEST_F(RunningDaemon, ABadReloadChangesNothingAndSaysWhy) {
   start(std::string("jobs:\n") + long_job);
   ASSERT_TRUE(eventually([&] { return jobs()["long"].step > 10; }, 10s)) << log();
-  write_file(dir_ / "jobs.yaml", "jobs:\n  - name: broken\n    epochs: [\n");
+  // One valid new job and one broken one: all or nothing, so neither is added.
+  write_file(dir_ / "jobs.yaml", std::string("jobs:\n") + long_job +
+                                     "  - name: valid-new\n    epochs: 1\n"
+                                     "  - name: broken\n    epochs: ten\n");
   daemon_->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return contains(log(), "not loaded (SIGHUP); nothing changed"); },
                          5s))
@@ -115,6 +119,8 @@ TEST_F(RunningDaemon, ABadReloadChangesNothingAndSaysWhy) {
   ASSERT_TRUE(eventually([&] { return jobs()["long"].step > step_at_reload + 20; }, 10s))
       << "the running job keeps stepping";
   EXPECT_EQ(jobs().count("broken"), 0u);
+  EXPECT_EQ(jobs().count("valid-new"), 0u) << "a failed reload adds nothing";
+  EXPECT_TRUE(contains(log(), "jobs[2].epochs: expected a positive integer")) << log();
   EXPECT_EQ(jobs()["long"].state, "running");
   stop_gracefully();
 }

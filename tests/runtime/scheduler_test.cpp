@@ -82,7 +82,7 @@ class SchedulerTest : public ::testing::Test {
     for (int i = 0; i < max_wakes; ++i) {
       const auto deadline = scheduler_.next_deadline();
       if (!deadline) return;
-      clock_.advance(*deadline - clock_.now());
+      clock_.advance(std::max(*deadline - clock_.now(), SteadyTime::duration::zero()));
       scheduler_.advance();
     }
     FAIL() << "scheduler never went idle";
@@ -316,6 +316,57 @@ TEST_F(SchedulerTest, EtaIsAbsentAtFirstThenMatchesTheRemainingTime) {
   ASSERT_TRUE(steps[10].eta_seconds);
   EXPECT_NEAR(*steps[10].eta_seconds, 89 * 0.1, 1e-6);
   EXPECT_FALSE(scheduler_.find(1)->eta_seconds()) << "a finished job has no ETA";
+}
+
+TEST_F(SchedulerTest, ALateEventLoopDoesNotMakeJobsLookStalled) {
+  add(1, spec("a", 100, milliseconds(100)));
+  run_for(milliseconds(500));
+  clock_.advance(seconds(30));  // a suspended process: far past the 5 s stall timeout
+  scheduler_.advance();
+  EXPECT_EQ(state(1), JobState::running);
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::complete);
+  EXPECT_EQ(recorder_.steps_of(1).size(), 100u);
+}
+
+TEST_F(SchedulerTest, HeldDispatchStartsByPriorityNotByOrderOfArrival) {
+  {
+    auto hold = scheduler_.hold_dispatch();
+    auto low = spec("low", 5);
+    auto high = spec("high", 5);
+    high.priority = 10;
+    auto higher = spec("higher", 5);
+    higher.priority = 20;
+    add(1, low);
+    add(2, high);
+    add(3, higher);
+    EXPECT_EQ(scheduler_.running_count(), 0u) << "nothing starts while held";
+  }
+  EXPECT_EQ(recorder_.start_order(), (std::vector<core::JobId>{3, 2}));
+  run_until_idle();
+  EXPECT_EQ(recorder_.start_order(), (std::vector<core::JobId>{3, 2, 1}));
+}
+
+TEST_F(SchedulerTest, RestoreNeverRunsMoreThanMaxConcurrent) {
+  {
+    auto hold = scheduler_.hold_dispatch();
+    RestoredJob queued;
+    queued.id = 1;
+    queued.spec = spec("queued-older", 10);
+    ASSERT_TRUE(scheduler_.restore_job(queued));
+    for (core::JobId id : {2, 3}) {
+      RestoredJob running;
+      running.id = id;
+      running.spec = spec("running" + std::to_string(id), 10);
+      running.state = JobState::running;
+      running.step = 4;
+      ASSERT_TRUE(scheduler_.restore_job(running));
+    }
+  }
+  EXPECT_EQ(scheduler_.running_count(), 2u);
+  EXPECT_EQ(state(1), JobState::queued) << "the resumed jobs hold both slots";
+  run_until_idle();
+  EXPECT_EQ(state(1), JobState::complete);
 }
 
 class SmallSchedulerTest : public SchedulerTest {

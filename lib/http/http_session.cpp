@@ -1,0 +1,157 @@
+// One HTTP/1.1 connection: read a request (bounded header and body, timed), answer it through
+// `route`, keep the connection alive or close it; hand WebSocket upgrades to a websocket session.
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <optional>
+
+#include "http/detail/server_state.hpp"
+
+namespace vapor::http::detail {
+namespace {
+
+namespace beast = boost::beast;
+namespace beast_http = boost::beast::http;
+namespace asio = boost::asio;
+
+class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(asio::ip::tcp::socket socket, std::shared_ptr<ServerState> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {}
+
+  ~HttpSession() override { state_->connections.erase(this); }
+
+  void run() {
+    state_->connections.emplace(this, weak_from_this());
+    do_read();
+  }
+
+  void shutdown() override {
+    // Close after the response in flight, if any; an idle connection closes now.
+    closing_ = true;
+    if (!writing_) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      stream_.close();
+    }
+  }
+
+ private:
+  void do_read() {
+    if (closing_) return;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_header_bytes));
+    parser_->body_limit(state_->options.max_body_bytes);
+    stream_.expires_after(state_->options.read_timeout);
+    beast_http::async_read(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->on_read(ec);
+                           });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == beast_http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || closing_) {
+      return do_close();
+    }
+    if (ec == beast_http::error::header_limit) {
+      return send_error(431, "header_too_large",
+                        "request headers exceed " +
+                            std::to_string(state_->options.max_header_bytes) + " bytes");
+    }
+    if (ec == beast_http::error::body_limit) {
+      return send_error(413, "body_too_large",
+                        "request body exceeds " + std::to_string(state_->options.max_body_bytes) +
+                            " bytes");
+    }
+    if (ec) {
+      // Malformed request: answer 400 if the socket still works, then close.
+      return send_error(400, "bad_request", "malformed HTTP request: " + ec.message());
+    }
+
+    Request request = parser_->release();
+    if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request));
+
+    auto routed = route(request, state_->router);
+    state_->observer.on_request(routed.handler, routed.response.result_int());
+    send(std::move(routed.response));
+  }
+
+  void upgrade(Request request) {
+    const auto target = std::string_view(request.target().data(), request.target().size());
+    std::optional<Response> refusal;
+    if (target != "/ws" && !target.starts_with("/ws?")) {
+      refusal = error_response(404, "not_found", "WebSocket upgrades are served on /ws only",
+                               request.version(), false);
+    } else if (auto checked = check_websocket_upgrade(request, state_->router.access)) {
+      refusal = std::move(*checked);
+    } else if (state_->websocket_clients >= state_->options.websocket_max_clients) {
+      refusal = error_response(
+          503, "too_many_clients",
+          "the WebSocket feed has reached websocket.max_clients = " +
+              std::to_string(state_->options.websocket_max_clients),
+          request.version(), false);
+    }
+    if (refusal) {
+      refusal->keep_alive(false);
+      state_->observer.on_request("ws", refusal->result_int());
+      return send(std::move(*refusal));
+    }
+    state_->observer.on_request("ws", 101);
+    stream_.expires_never();
+    start_websocket_session(std::move(stream_), std::move(request), state_);
+  }
+
+  void send_error(unsigned status, std::string_view code, const std::string& message) {
+    auto response = error_response(status, code, message, 11, false);
+    state_->observer.on_request("error", status);
+    send(std::move(response));
+  }
+
+  /// Writes a prepared response (Content-Length set by whoever built it; HEAD keeps it).
+  void send(Response response) {
+    keep_alive_ = response.keep_alive() && !closing_;
+    auto shared = std::make_shared<Response>(std::move(response));
+    writing_ = true;
+    stream_.expires_after(state_->options.read_timeout);
+    beast_http::async_write(stream_, *shared,
+                            [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+                              self->on_write(ec);
+                            });
+  }
+
+  void on_write(beast::error_code ec) {
+    writing_ = false;
+    if (ec || !keep_alive_ || closing_) return do_close();
+    do_read();
+  }
+
+  void do_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerState> state_;
+  beast::flat_buffer buffer_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  bool keep_alive_ = true;
+  bool writing_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace
+
+void start_http_session(asio::ip::tcp::socket socket, const std::shared_ptr<ServerState>& state) {
+  std::make_shared<HttpSession>(std::move(socket), state)->run();
+}
+
+}  // namespace vapor::http::detail

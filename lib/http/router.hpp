@@ -1,0 +1,93 @@
+#pragma once
+
+// The HTTP API as a free function from a request to a response: no sockets, no Asio, so every
+// endpoint is testable without a network. The Beast sessions call `route` and write its answer.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "config/queue_file.hpp"
+#include "core/job_events.hpp"
+#include "core/job_spec.hpp"
+#include "http/access.hpp"
+#include "support/result.hpp"
+
+namespace vapor::runtime {
+class Scheduler;
+}
+namespace vapor::store {
+class SqliteJobStore;
+}
+
+namespace vapor::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// Why a mutation was refused, so the router can pick the status code.
+enum class ControlFailure { not_found, conflict, invalid, unavailable };
+
+struct ControlError {
+  ControlFailure kind = ControlFailure::invalid;
+  std::string message;
+};
+
+/// The changes the API may ask for. The app implements it, keeping store, scheduler, metrics and
+/// the timer driver in step. Event-loop thread only.
+class JobControl {
+ public:
+  JobControl() = default;
+  JobControl(const JobControl&) = delete;
+  JobControl& operator=(const JobControl&) = delete;
+  virtual ~JobControl() = default;
+
+  /// Adds a validated spec as a new queued job; returns its id (conflict: name taken).
+  virtual std::optional<ControlError> submit(core::JobSpec spec, core::JobId& id) = 0;
+  virtual std::optional<ControlError> start(core::JobId id) = 0;  ///< conflict: state forbids it
+  virtual std::optional<ControlError> stop(core::JobId id) = 0;   ///< conflict: state forbids it
+};
+
+// AccessPolicy (token, served Host names, allowed Origins) lives in http/access.hpp, with the
+// Beast-free checks that apply it.
+
+/// Everything `route` reads or calls. References must outlive the call.
+struct RouterContext {
+  const runtime::Scheduler& scheduler;
+  store::SqliteJobStore& store;
+  JobControl& control;
+  const AccessPolicy& access;
+  config::SpecDefaults spec_defaults;
+  std::function<std::string()> render_metrics;  ///< Prometheus text for GET /metrics
+  std::function<bool()> ready;                  ///< store open and queue loaded
+};
+
+/// A response and the handler name that produced it (the `handler` label of
+/// vapor_http_requests_total: "metrics", "jobs", "job", "points", "events", "submit", "start",
+/// "stop", "healthz", "readyz", "index", "ws", "not_found").
+struct Routed {
+  Response response;
+  std::string_view handler;
+};
+
+/// Answers one request. Never throws; errors are JSON `{"error":{"code","message"}}` with the
+/// right status. Mutations need `Authorization: Bearer <token>` (401 otherwise, compared in
+/// constant time); a Host that is not served gets 421.
+[[nodiscard]] Routed route(const Request& request, RouterContext& context);
+
+/// For a WebSocket upgrade request: nothing when it may proceed, else the refusal to send
+/// (421 for a Host not served, 403 for an Origin not allowed).
+[[nodiscard]] std::optional<Response> check_websocket_upgrade(const Request& request,
+                                                              const AccessPolicy& access);
+
+/// A JSON error response: `{"error":{"code":code,"message":message}}`.
+[[nodiscard]] Response error_response(unsigned status, std::string_view code,
+                                      std::string_view message, unsigned version, bool keep_alive);
+
+}  // namespace vapor::http

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "core/job_events.hpp"
+#include "support/result.hpp"
+
+namespace vapor::http {
+
+/// A client's `{"type":"subscribe","job_ids":[...],"since_step":N}`: which jobs to follow (all
+/// when `job_ids` is empty) and, with `since_step`, the step after which to replay history.
+struct Subscription {
+  std::vector<core::JobId> job_ids;
+  std::optional<std::uint64_t> since_step;
+};
+
+/// Limits on what a client may ask for in one message.
+inline constexpr std::size_t max_subscribed_jobs = 10'000;
+
+/// Parses one client message; anything other than a well-formed subscribe is an error whose
+/// message says what was wrong (sent back to the client as `{"type":"error",...}`).
+[[nodiscard]] Result<Subscription> parse_subscription(std::string_view text);
+
+}  // namespace vapor::http

@@ -1,0 +1,104 @@
+"""The WebSocket feed and /metrics of the real vapord, checked with real peers: Debian's
+python3-websockets client and promtool."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import unittest
+
+import websockets
+
+from vapord_harness import Vapord
+
+VAPORD = sys.argv.pop(1)
+
+QUEUE = """jobs:
+  - name: completes
+    epochs: 2
+    steps_per_epoch: 60
+    step_interval: 20ms
+  - name: crashes
+    epochs: 1
+    steps_per_epoch: 100
+    step_interval: 20ms
+    faults: {fail_at_step: 30}
+"""
+
+
+async def receive(ws, expected_seq):
+    message = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+    assert message["seq"] == expected_seq, f"seq {message['seq']} after {expected_seq - 1}"
+    return message
+
+
+class FeedTest(unittest.TestCase):
+    def test_hello_then_points_then_state_for_a_fast_job(self):
+        async def run(daemon):
+            async with websockets.connect(daemon.ws_url()) as ws:
+                hello = await receive(ws, 0)
+                self.assertEqual(hello["type"], "hello")
+                names = sorted(job["name"] for job in hello["jobs"])
+                self.assertEqual(names, ["completes", "crashes"])
+                ids = {job["name"]: job["id"] for job in hello["jobs"]}
+                seq, points, states = 1, [], []
+                while not any(s["to"] == "complete" for s in states) or \
+                        not any(s["to"] == "failed" for s in states):
+                    message = await receive(ws, seq)
+                    seq += 1
+                    if message["type"] == "point" and message["job_id"] == ids["completes"]:
+                        points.append(message)
+                    if message["type"] == "state":
+                        states.append(message)
+                steps = [p["step"] for p in points]
+                self.assertEqual(steps, list(range(steps[0], 121)))
+                self.assertTrue(all(0 < p["loss"] for p in points))
+                failed = next(s for s in states if s["to"] == "failed")
+                self.assertEqual(failed["job_id"], ids["crashes"])
+                self.assertEqual(failed["reason"], "crashed")
+
+        with Vapord(VAPORD, QUEUE) as daemon:
+            asyncio.run(run(daemon))
+
+    def test_subscribe_since_step_replays_contiguously(self):
+        async def run(daemon):
+            await asyncio.sleep(0.8)  # history builds up
+            async with websockets.connect(daemon.ws_url()) as ws:
+                hello = await receive(ws, 0)
+                job_id = next(j["id"] for j in hello["jobs"] if j["name"] == "completes")
+                await ws.send(json.dumps(
+                    {"type": "subscribe", "job_ids": [job_id], "since_step": 5}))
+                seq, steps = 1, []
+                while True:
+                    message = await receive(ws, seq)
+                    seq += 1
+                    self.assertEqual(message["job_id"], job_id)
+                    if message["type"] == "point":
+                        steps.append(message["step"])
+                    if message["type"] == "state" and message["to"] == "complete":
+                        break
+                self.assertEqual(steps, list(range(6, 121)), "no gap, no duplicate")
+
+        with Vapord(VAPORD, QUEUE) as daemon:
+            asyncio.run(run(daemon))
+
+
+class MetricsTest(unittest.TestCase):
+    def test_live_metrics_pass_promtool(self):
+        with Vapord(VAPORD, QUEUE) as daemon:
+            asyncio.run(asyncio.sleep(1.0))
+            daemon.get("/api/v1/jobs")
+            status, text = daemon.get("/metrics")
+            self.assertEqual(status, 200)
+            for name in ["vapor_job_loss", "vapor_job_state", "vapor_jobs", "vapor_build_info",
+                         "vapor_job_progress_ratio", "vapor_http_requests_total"]:
+                self.assertIn(name, text)
+            self.assertIn('job_name="completes"', text)
+            check = subprocess.run(["promtool", "check", "metrics"], input=text,
+                                   capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            self.assertEqual(check.stdout + check.stderr, "", "promtool lint findings")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

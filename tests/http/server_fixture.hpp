@@ -1,0 +1,189 @@
+#pragma once
+
+// An in-process vapord network surface on 127.0.0.1 with a free port: real scheduler (system
+// clock), real SQLite store in memory, real Beast server, run on its own thread.
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "http/feed_hub.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/scheduler_driver.hpp"
+#include "store/sqlite_job_store.hpp"
+
+namespace vapor::testing {
+
+inline const std::string test_token = "test-token-0123456789abcdef";
+
+/// Counts what the server reports; read from the test thread.
+class CountingObserver final : public http::ServerObserver {
+ public:
+  void on_request(std::string_view handler, unsigned status) override {
+    std::lock_guard lock(mutex_);
+    ++requests_[std::string(handler) + " " + std::to_string(status)];
+  }
+  void on_websocket_clients(std::size_t clients) override { clients_ = clients; }
+  void on_websocket_disconnect(std::string_view reason) override {
+    std::lock_guard lock(mutex_);
+    ++disconnects_[std::string(reason)];
+  }
+  int requests(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = requests_.find(key);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int disconnects(const std::string& reason) const {
+    std::lock_guard lock(mutex_);
+    auto it = disconnects_.find(reason);
+    return it == disconnects_.end() ? 0 : it->second;
+  }
+  std::size_t clients() const { return clients_; }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, int> requests_;
+  std::map<std::string, int> disconnects_;
+  std::atomic<std::size_t> clients_{0};
+};
+
+/// Start/stop straight on the scheduler, re-arming its timer as the daemon does.
+class DirectControl final : public http::JobControl {
+ public:
+  DirectControl(runtime::Scheduler& scheduler, runtime::SchedulerDriver& driver,
+                store::SqliteJobStore& store, const runtime::Clock& clock)
+      : scheduler_(scheduler), driver_(driver), store_(store), clock_(clock) {}
+
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override {
+    id = scheduler_.max_id() + 1;
+    store_.add_job({id, spec.name, "{}", clock_.wall_now()});
+    if (auto added = scheduler_.add_job(id, std::move(spec), clock_.wall_now()); !added) {
+      return http::ControlError{http::ControlFailure::conflict, added.error().message};
+    }
+    driver_.rearm();
+    return std::nullopt;
+  }
+  std::optional<http::ControlError> start(core::JobId id) override {
+    if (auto started = scheduler_.start(id); !started) {
+      return http::ControlError{http::ControlFailure::conflict, started.error().message};
+    }
+    driver_.rearm();
+    return std::nullopt;
+  }
+  std::optional<http::ControlError> stop(core::JobId id) override {
+    if (auto stopped = scheduler_.stop(id); !stopped) {
+      return http::ControlError{http::ControlFailure::conflict, stopped.error().message};
+    }
+    driver_.rearm();
+    return std::nullopt;
+  }
+
+ private:
+  runtime::Scheduler& scheduler_;
+  runtime::SchedulerDriver& driver_;
+  store::SqliteJobStore& store_;
+  const runtime::Clock& clock_;
+};
+
+class TestServer {
+ public:
+  explicit TestServer(http::ServerOptions options = {}, std::size_t max_concurrent = 100)
+      : store_(store::SqliteJobStore::open({":memory:"}).value()),
+        scheduler_({max_concurrent, std::chrono::seconds(30), 10'000}, clock_),
+        driver_(ioc_.get_executor(), scheduler_),
+        control_(scheduler_, driver_, *store_, clock_),
+        access_{test_token, "127.0.0.1", 0, {}, {}},
+        router_{scheduler_, *store_, control_, access_, {}, [] { return std::string("up 1\n"); },
+                [] { return true; }},
+        options_(std::move(options)) {
+    scheduler_.add_listener(*store_);
+    scheduler_.add_listener(hub_);
+  }
+
+  ~TestServer() { stop(); }
+
+  /// Adds a job before `start()` (the scheduler is not thread-safe once running).
+  void add_job(core::JobId id, core::JobSpec spec) {
+    store_->add_job({id, spec.name, "{}", clock_.wall_now()});
+    scheduler_.add_job(id, std::move(spec), clock_.wall_now()).value();
+  }
+
+  void start() {
+    options_.host = "127.0.0.1";
+    options_.port = 0;
+    server_ = std::make_unique<http::Server>(ioc_, options_, router_, hub_, observer_);
+    port_ = server_->listen().value();
+    driver_.rearm();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  /// Runs `work` on the server's thread and waits for it.
+  template <class Work>
+  void on_loop(Work work) {
+    std::promise<void> done;
+    boost::asio::post(ioc_, [&] {
+      work();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  /// Starts a (manual) job from the test thread.
+  void start_job(core::JobId id) {
+    on_loop([&] {
+      scheduler_.start(id).value();
+      driver_.rearm();
+    });
+  }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    boost::asio::post(ioc_, [this] {
+      driver_.cancel();
+      server_->stop();
+    });
+    thread_.join();
+  }
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] const CountingObserver& observer() const { return observer_; }
+
+ private:
+  boost::asio::io_context ioc_{1};
+  runtime::SystemClock clock_;
+  std::unique_ptr<store::SqliteJobStore> store_;
+  runtime::Scheduler scheduler_;
+  runtime::SchedulerDriver driver_;
+  http::FeedHub hub_;
+  DirectControl control_;
+  http::AccessPolicy access_;
+  http::RouterContext router_;
+  CountingObserver observer_;
+  http::ServerOptions options_;
+  std::unique_ptr<http::Server> server_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+inline core::JobSpec fast_job(std::string name, std::uint64_t steps,
+                              std::chrono::milliseconds interval = std::chrono::milliseconds(2)) {
+  core::JobSpec spec;
+  spec.name = std::move(name);
+  spec.epochs = 1;
+  spec.steps_per_epoch = steps;
+  spec.step_interval = interval;
+  spec.seed = core::seed_from_name(spec.name);
+  return spec;
+}
+
+}  // namespace vapor::testing

@@ -1,0 +1,354 @@
+// The Beast listener on 127.0.0.1 with a free port, driven by real Beast clients: keep-alive,
+// pipelining, limits, timeouts, and the WebSocket feed (hello, live points, replay, slow
+// consumers, many clients).
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "server_fixture.hpp"
+
+namespace vapor::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace beast_http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+tcp::socket connect(asio::io_context& ioc, std::uint16_t port) {
+  tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  return socket;
+}
+
+beast_http::request<beast_http::string_body> get(const std::string& target, std::uint16_t port) {
+  beast_http::request<beast_http::string_body> request{beast_http::verb::get, target, 11};
+  request.set(beast_http::field::host, "127.0.0.1:" + std::to_string(port));
+  return request;
+}
+
+beast_http::response<beast_http::string_body> read_response(tcp::socket& socket,
+                                                            beast::flat_buffer& buffer) {
+  beast_http::response<beast_http::string_body> response;
+  beast_http::read(socket, buffer, response);
+  return response;
+}
+
+/// Reads until the peer closes; true if that happened within `timeout`.
+bool closed_within(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  socket.non_blocking(true);
+  char scratch[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    socket.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
+    if (ec && ec != asio::error::would_block) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  asio::io_context client_ioc_;
+};
+
+TEST_F(ServerTest, KeepAliveAnswersManyRequestsOnOneConnection) {
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  beast::flat_buffer buffer;
+  for (const char* target : {"/healthz", "/api/v1/jobs", "/metrics", "/healthz"}) {
+    beast_http::write(socket, get(target, server.port()));
+    const auto response = read_response(socket, buffer);
+    EXPECT_EQ(response.result_int(), 200u) << target;
+    EXPECT_TRUE(response.keep_alive()) << target;
+  }
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n";
+  const std::string pipelined = "GET /healthz HTTP/1.1\r\n" + host + "\r\n" +
+                                "GET /nope HTTP/1.1\r\n" + host + "\r\n" +
+                                "GET /api/v1/jobs HTTP/1.1\r\n" + host + "\r\n";
+  asio::write(socket, asio::buffer(pipelined));
+  beast::flat_buffer buffer;
+  EXPECT_EQ(read_response(socket, buffer).result_int(), 200u);
+  EXPECT_EQ(read_response(socket, buffer).result_int(), 404u);
+  const auto jobs = read_response(socket, buffer);
+  EXPECT_EQ(jobs.result_int(), 200u);
+  EXPECT_TRUE(json::parse(jobs.body()).as_object().contains("jobs"));
+}
+
+TEST_F(ServerTest, OversizedHeadersGet431AndTheConnectionCloses) {
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  auto request = get("/healthz", server.port());
+  request.set("X-Padding", std::string(10 * 1024, 'a'));
+  beast_http::write(socket, request);
+  beast::flat_buffer buffer;
+  const auto response = read_response(socket, buffer);
+  EXPECT_EQ(response.result_int(), 431u);
+  EXPECT_NE(response.body().find("header_too_large"), std::string::npos);
+  EXPECT_TRUE(closed_within(socket, 2s));
+}
+
+TEST_F(ServerTest, OversizedBodiesGet413) {
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  beast_http::request<beast_http::string_body> request{beast_http::verb::post, "/api/v1/jobs", 11};
+  request.set(beast_http::field::host, "127.0.0.1:" + std::to_string(server.port()));
+  request.set(beast_http::field::content_type, "application/json");
+  request.body() = std::string(2 * 1024 * 1024, ' ');
+  request.prepare_payload();
+  boost::system::error_code ec;
+  beast_http::write(socket, request, ec);  // the server may stop reading part-way
+  beast::flat_buffer buffer;
+  const auto response = read_response(socket, buffer);
+  EXPECT_EQ(response.result_int(), 413u);
+}
+
+TEST_F(ServerTest, IdleAndSlowConnectionsTimeOut) {
+  http::ServerOptions options;
+  options.read_timeout = 300ms;
+  TestServer server(options);
+  server.start();
+  auto idle = connect(client_ioc_, server.port());
+  auto slow = connect(client_ioc_, server.port());
+  asio::write(slow, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHo")));  // never finished
+  EXPECT_TRUE(closed_within(idle, 3s));
+  EXPECT_TRUE(closed_within(slow, 3s));
+}
+
+TEST_F(ServerTest, MalformedRequestsGet400) {
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  asio::write(socket, asio::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+  beast::flat_buffer buffer;
+  EXPECT_EQ(read_response(socket, buffer).result_int(), 400u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket feed
+
+class FeedClient {
+ public:
+  FeedClient(asio::io_context& ioc, std::uint16_t port, int receive_buffer = 0)
+      : ws_(ioc) {
+    auto& socket = ws_.next_layer();
+    socket.open(tcp::v4());
+    if (receive_buffer > 0) socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    ws_.handshake("127.0.0.1:" + std::to_string(port), "/ws");
+  }
+
+  json::object next() {
+    buffer_.consume(buffer_.size());
+    ws_.read(buffer_);
+    auto value = json::parse(beast::buffers_to_string(buffer_.data()));
+    auto object = value.as_object();
+    const auto seq = object.at("seq").as_int64();
+    EXPECT_EQ(seq, expected_seq_) << "seq must count up by one per connection";
+    expected_seq_ = seq + 1;
+    return object;
+  }
+
+  void send(const std::string& text) { ws_.write(asio::buffer(text)); }
+  websocket::stream<tcp::socket>& stream() { return ws_; }
+
+ private:
+  websocket::stream<tcp::socket> ws_;
+  beast::flat_buffer buffer_;
+  std::int64_t expected_seq_ = 0;
+};
+
+/// Reads messages until `job_id` reaches a terminal state; returns the steps of its points.
+std::vector<std::int64_t> read_until_finished(FeedClient& client, core::JobId job_id) {
+  std::vector<std::int64_t> steps;
+  while (true) {
+    const auto message = client.next();
+    const auto type = message.at("type").as_string();
+    if (message.at("job_id").as_int64() != job_id) continue;
+    if (type == "point") steps.push_back(message.at("step").as_int64());
+    if (type == "state") {
+      const auto to = message.at("to").as_string();
+      if (to == "complete" || to == "failed" || to == "stopped") return steps;
+    }
+  }
+}
+
+std::vector<std::int64_t> range(std::int64_t first, std::int64_t last) {
+  std::vector<std::int64_t> out;
+  for (auto i = first; i <= last; ++i) out.push_back(i);
+  return out;
+}
+
+TEST_F(ServerTest, FeedSaysHelloThenStreamsPointsAndStates) {
+  TestServer server;
+  auto manual = fast_job("waits", 10);
+  manual.start = core::StartMode::manual;
+  server.add_job(1, manual);
+  server.add_job(2, fast_job("runs", 50, 20ms));
+  server.start();
+  FeedClient client(client_ioc_, server.port());
+  const auto hello = client.next();
+  EXPECT_EQ(hello.at("type").as_string(), "hello");
+  ASSERT_EQ(hello.at("jobs").as_array().size(), 2u);
+  EXPECT_EQ(hello.at("jobs").as_array()[0].as_object().at("name").as_string(), "waits");
+
+  const auto first = client.next();
+  EXPECT_EQ(first.at("type").as_string(), "point");
+  EXPECT_EQ(first.at("job_id").as_int64(), 2);
+  for (const char* key : {"step", "epoch", "loss", "accuracy", "progress", "eta_seconds", "ts"}) {
+    EXPECT_TRUE(first.contains(key)) << key;
+  }
+  const auto steps = read_until_finished(client, 2);
+  EXPECT_FALSE(steps.empty());
+  EXPECT_EQ(steps.back(), 50);
+}
+
+TEST_F(ServerTest, SubscribeWithSinceStepReplaysThenGoesLiveWithoutGapOrDuplicate) {
+  TestServer server;
+  server.add_job(1, fast_job("replayed", 400, 5ms));
+  server.add_job(2, fast_job("ignored", 400, 5ms));
+  server.start();
+  std::this_thread::sleep_for(600ms);  // about 100 points are history by now
+
+  FeedClient client(client_ioc_, server.port());
+  EXPECT_EQ(client.next().at("type").as_string(), "hello");
+  client.send(R"({"type":"subscribe","job_ids":[1],"since_step":10})");
+  std::vector<std::int64_t> steps;
+  bool saw_replay = false;
+  while (true) {
+    const auto message = client.next();
+    if (message.at("type").as_string() == "hello") continue;
+    ASSERT_EQ(message.at("job_id").as_int64(), 1) << "only the subscribed job";
+    if (message.at("type").as_string() == "point") {
+      steps.push_back(message.at("step").as_int64());
+      if (message.contains("replay")) saw_replay = true;
+    }
+    if (message.at("type").as_string() == "state" && message.at("to").as_string() == "complete") {
+      break;
+    }
+  }
+  EXPECT_TRUE(saw_replay);
+  EXPECT_EQ(steps, range(11, 400));
+}
+
+TEST_F(ServerTest, InvalidClientMessagesGetAnErrorAndTheConnectionStays) {
+  TestServer server;
+  server.start();
+  FeedClient client(client_ioc_, server.port());
+  client.next();  // hello
+  client.send("{not json");
+  const auto error = client.next();
+  EXPECT_EQ(error.at("type").as_string(), "error");
+  client.send(R"({"type":"subscribe","job_ids":"all"})");
+  EXPECT_EQ(client.next().at("type").as_string(), "error");
+}
+
+TEST_F(ServerTest, SlowConsumerIsClosedWith1008WhileAnotherReceivesEverything) {
+  http::ServerOptions options;
+  options.websocket_send_queue_bytes = 256 * 1024;  // above the largest burst of one tick
+  TestServer server(options);
+  for (core::JobId id = 1; id <= 10; ++id) {
+    auto job = fast_job("job" + std::to_string(id), 4000, 2ms);
+    job.start = core::StartMode::manual;
+    server.add_job(id, job);
+  }
+  server.start();
+  FeedClient slow(client_ioc_, server.port(), 4096);  // never reads until it is closed
+  FeedClient healthy(client_ioc_, server.port());
+  healthy.next();  // hello
+  for (core::JobId id = 1; id <= 10; ++id) server.start_job(id);
+
+  // Once the server gives up on it, the slow client reads what it was sent, then the close
+  // frame: 1008 policy violation.
+  boost::system::error_code slow_ec;
+  std::thread slow_reader([&] {
+    while (server.observer().disconnects("slow_consumer") == 0) std::this_thread::sleep_for(10ms);
+    beast::flat_buffer buffer;
+    while (!slow_ec) {
+      buffer.consume(buffer.size());
+      slow.stream().read(buffer, slow_ec);
+    }
+  });
+
+  // The healthy client reads every message, in seq order (checked in next()), and sees every
+  // point of job 1 without a gap.
+  std::vector<std::int64_t> steps;
+  bool slow_closed_meanwhile = false;
+  while (true) {
+    const auto message = healthy.next();
+    if (server.observer().disconnects("slow_consumer") > 0) slow_closed_meanwhile = true;
+    if (message.at("job_id").as_int64() != 1) continue;
+    if (message.at("type").as_string() == "point") steps.push_back(message.at("step").as_int64());
+    if (message.at("type").as_string() == "state" && message.at("to").as_string() == "complete") {
+      break;
+    }
+  }
+  EXPECT_EQ(steps, range(1, 4000));
+  EXPECT_TRUE(slow_closed_meanwhile) << "the slow client must be cut while the feed runs";
+  slow_reader.join();
+  EXPECT_EQ(slow_ec, websocket::error::closed) << slow_ec.message();
+  EXPECT_EQ(slow.stream().reason().code, websocket::close_code::policy_error);
+  EXPECT_EQ(server.observer().disconnects("slow_consumer"), 1);
+}
+
+TEST_F(ServerTest, TwoHundredClientsAreFedWithoutLoss) {
+  TestServer server;
+  auto broadcast = fast_job("broadcast", 100, 5ms);
+  broadcast.start = core::StartMode::manual;
+  server.add_job(1, broadcast);
+  server.start();
+  std::vector<std::unique_ptr<FeedClient>> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.push_back(std::make_unique<FeedClient>(client_ioc_, server.port()));
+    clients.back()->next();  // hello
+  }
+  EXPECT_EQ(server.observer().clients(), 200u);
+  server.start_job(1);  // everyone is connected: each must see every point
+  for (auto& client : clients) EXPECT_EQ(read_until_finished(*client, 1), range(1, 100));
+}
+
+TEST_F(ServerTest, WebSocketClientsBeyondTheLimitGet503) {
+  http::ServerOptions options;
+  options.websocket_max_clients = 2;
+  TestServer server(options);
+  server.start();
+  FeedClient first(client_ioc_, server.port());
+  FeedClient second(client_ioc_, server.port());
+  first.next();
+  second.next();
+  websocket::stream<tcp::socket> third(client_ioc_);
+  third.next_layer().connect({asio::ip::make_address("127.0.0.1"), server.port()});
+  websocket::response_type response;
+  boost::system::error_code ec;
+  third.handshake(response, "127.0.0.1:" + std::to_string(server.port()), "/ws", ec);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(response.result_int(), 503u);
+}
+
+}  // namespace
+}  // namespace vapor::testing

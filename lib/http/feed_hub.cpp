@@ -19,16 +19,16 @@ void FeedHub::remove(FeedSubscriber& subscriber) {
 
 void FeedHub::on_step(const core::StepRecorded& event) {
   if (subscribers_.empty()) return;
-  publish(event.job_id, boost::json::serialize(point_message(event)));
+  publish(event.job_id, FeedMessage::Kind::point, boost::json::serialize(point_message(event)));
 }
 
 void FeedHub::on_state_changed(const core::JobStateChanged& event) {
   if (subscribers_.empty()) return;
-  publish(event.job_id, boost::json::serialize(state_message(event)));
+  publish(event.job_id, FeedMessage::Kind::state, boost::json::serialize(state_message(event)));
 }
 
-void FeedHub::publish(core::JobId job_id, std::string body) {
-  const FeedMessage message{job_id, feed_body(std::move(body))};
+void FeedHub::publish(core::JobId job_id, FeedMessage::Kind kind, std::string body) {
+  const FeedMessage message{job_id, kind, feed_body(std::move(body))};
   for (auto* subscriber : subscribers_) subscriber->deliver(message);
 }
 

@@ -13,7 +13,9 @@ namespace vapor::http {
 /// JSON object's text without its opening brace (`"type":"point",...}`), so that each connection
 /// can put its own `{"seq":N,` in front without copying it.
 struct FeedMessage {
+  enum class Kind { point, state };
   core::JobId job_id = 0;
+  Kind kind = Kind::point;
   std::shared_ptr<const std::string> body;
 };
 
@@ -43,7 +45,7 @@ class FeedHub final : public core::JobEventListener {
   void on_state_changed(const core::JobStateChanged& event) override;
 
  private:
-  void publish(core::JobId job_id, std::string body);
+  void publish(core::JobId job_id, FeedMessage::Kind kind, std::string body);
 
   std::vector<FeedSubscriber*> subscribers_;
 };

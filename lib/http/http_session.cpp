@@ -34,13 +34,11 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   }
 
   void shutdown() override {
-    // Close after the response in flight, if any; an idle connection closes now.
+    // Close now, even mid-response: a client that stopped reading must not hold up the drain.
     closing_ = true;
-    if (!writing_) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-      stream_.close();
-    }
+    beast::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.close();
   }
 
  private:
@@ -71,10 +69,14 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
                         "request body exceeds " + std::to_string(state_->options.max_body_bytes) +
                             " bytes");
     }
-    if (ec) {
-      // Malformed request: answer 400 if the socket still works, then close.
+    const bool parse_error =
+        ec && ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
+        ec != beast_http::error::partial_message;
+    if (parse_error) {
+      // A parse error: the client is there but sent something that is not HTTP.
       return send_error(400, "bad_request", "malformed HTTP request: " + ec.message());
     }
+    if (ec) return do_close();  // the connection itself failed (reset, partial message)
 
     Request request = parser_->release();
     if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request));

@@ -545,6 +545,17 @@ Response answer(const Target& target, const Request& request, RouterContext& con
   return error(404, "not_found", "nothing at " + std::string(path), request);
 }
 
+/// HEAD gets the headers a GET would get, Content-Length included, without the body: on every
+/// answer, errors too, or a keep-alive client would read the body as the next response.
+Response strip_body_for_head(Response response, const Request& request) {
+  if (request.method() == verb::head) {
+    const std::size_t size = response.body().size();
+    response.body().clear();
+    response.content_length(size);
+  }
+  return response;
+}
+
 Response route_checked(const Target& target, const Request& request, RouterContext& context) {
   const verb method = request.method();
 
@@ -569,14 +580,7 @@ Response route_checked(const Target& target, const Request& request, RouterConte
     if (check != TokenCheck::accepted) return unauthorized(check, request);
   }
 
-  Response response = answer(target, request, context);
-  if (method == verb::head) {
-    // The headers a GET would get, Content-Length included, without the body.
-    const std::size_t size = response.body().size();
-    response.body().clear();
-    response.content_length(size);
-  }
-  return response;
+  return answer(target, request, context);
 }
 
 }  // namespace
@@ -596,11 +600,14 @@ Routed route(const Request& request, RouterContext& context) {
   try {
     const Target target = parse_target(request.target());
     handler = handler_name(target.resource, request.method());
-    return {route_checked(target, request, context), handler};
+    return {strip_body_for_head(route_checked(target, request, context), request), handler};
   } catch (const std::exception& failure) {
-    return {error(500, "internal_error", failure.what(), request), handler};
+    return {strip_body_for_head(error(500, "internal_error", failure.what(), request), request),
+            handler};
   } catch (...) {
-    return {error(500, "internal_error", "unexpected failure", request), handler};
+    return {strip_body_for_head(error(500, "internal_error", "unexpected failure", request),
+                                request),
+            handler};
   }
 }
 

@@ -2,7 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <vector>
 
@@ -18,6 +18,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(asio::io_context& ioc, ServerOptions options, RouterContext& router, FeedHub& hub,
        ServerObserver& observer)
       : acceptor(ioc),
+        backoff_timer(ioc),
         state(std::make_shared<detail::ServerState>(
             detail::ServerState{std::move(options), router, hub, observer, {}, 0, false})) {}
 
@@ -39,12 +40,26 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         detail::start_http_session(std::move(socket), state);
       }
     } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-      log::warning("http: accept failed (" + ec.message() + "); connections are at their limit");
+      // Out of file descriptors: the connection stays in the backlog, so retrying at once
+      // would spin. Back off and say so once per episode.
+      if (!accept_backoff) {
+        log::warning("http: accept failed (" + ec.message() +
+                     "); retrying every 200 ms; lower api.max_connections or raise the fd limit");
+      }
+      accept_backoff = true;
+      backoff_timer.expires_after(std::chrono::milliseconds(200));
+      backoff_timer.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+        if (!wait_ec) self->do_accept();
+      });
+      return;
     }
+    accept_backoff = false;
     do_accept();
   }
 
   tcp::acceptor acceptor;
+  asio::steady_timer backoff_timer;
+  bool accept_backoff = false;
   std::shared_ptr<detail::ServerState> state;
 };
 
@@ -85,6 +100,7 @@ void Server::stop() {
   impl_->state->stopping = true;
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
+  impl_->backoff_timer.cancel();
   // Collect first: a shutdown may end a session and erase it from the registry.
   std::vector<std::shared_ptr<detail::Connection>> live;
   for (auto& [raw, weak] : impl_->state->connections) {

@@ -33,6 +33,9 @@ struct ServerOptions {
   /// A client closed for falling behind gets this long to read what is in flight and answer the
   /// close frame (1008) before its socket is cut.
   std::chrono::milliseconds websocket_close_grace{10'000};
+  /// SO_SNDBUF for feed connections; 0 leaves the kernel's autotuning. A small value makes a
+  /// stalled client show up in the send queue sooner (tests use it).
+  std::size_t websocket_socket_send_buffer = 0;
   std::string server_version = "vapord";
 };
 

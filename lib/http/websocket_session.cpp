@@ -10,12 +10,14 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/array.hpp>
+#include <boost/json/value_from.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "core/simulator.hpp"
@@ -63,6 +65,11 @@ class WebSocketSession final : public Connection,
           response.set(beast::http::field::server, version);
         }));
     ws_.read_message_max(state_->options.websocket_max_message_bytes);
+    if (const auto size = state_->options.websocket_socket_send_buffer; size > 0) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().set_option(
+          asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
+    }
     ws_.text(true);
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
       self->on_accept(ec);
@@ -74,6 +81,14 @@ class WebSocketSession final : public Connection,
       beast::get_lowest_layer(ws_).close();  // still in the handshake
       return;
     }
+    if (closing_) {
+      // Already closing (a slow consumer): do not let its longer grace hold up the shutdown.
+      close_timer_.expires_after(shutdown_close_grace);
+      close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) beast::get_lowest_layer(self->ws_).close();
+      });
+      return;
+    }
     close(websocket::close_code::going_away, "server shutting down", "shutdown",
           shutdown_close_grace);
   }
@@ -81,7 +96,12 @@ class WebSocketSession final : public Connection,
   void deliver(const FeedMessage& message) override {
     if (closing_ || !live_) return;
     if (!all_jobs_ && !subscribed_.contains(message.job_id)) return;
-    if (replaying_.contains(message.job_id)) return;  // the replay will read it from the store
+    if (auto replay = replaying_.find(message.job_id); replay != replaying_.end()) {
+      // The replay will read this point from the store; a state change waits until the
+      // replay has caught up, so it still follows the job's last point.
+      if (message.kind == FeedMessage::Kind::state) replay->second.held_states.push_back(message.body);
+      return;
+    }
     enqueue(message.body);
   }
 
@@ -153,15 +173,33 @@ class WebSocketSession final : public Connection,
   void subscribe(const Subscription& subscription) {
     all_jobs_ = subscription.job_ids.empty();
     subscribed_ = std::set<core::JobId>(subscription.job_ids.begin(), subscription.job_ids.end());
+
+    // Everything from here on belongs to the new subscription; the ack marks the boundary.
+    boost::json::object ack;
+    ack["type"] = "subscribed";
+    if (all_jobs_) {
+      ack["job_ids"] = nullptr;
+    } else {
+      ack["job_ids"] = boost::json::value_from(subscription.job_ids);
+    }
+    if (subscription.since_step) {
+      ack["since_step"] = *subscription.since_step;
+    } else {
+      ack["since_step"] = nullptr;
+    }
+    enqueue(feed_body(boost::json::serialize(ack)));
+
+    // State changes held by an interrupted replay still reach a job that stays subscribed.
+    auto previous = std::move(replaying_);
     replaying_.clear();
+    for (auto& [id, replay] : previous) {
+      if (!all_jobs_ && !subscribed_.contains(id)) continue;
+      for (auto& body : replay.held_states) enqueue(std::move(body));
+    }
     if (subscription.since_step) {
       const auto& jobs = state_->router.scheduler.jobs();
-      if (all_jobs_) {
-        for (const auto& [id, job] : jobs) replaying_[id] = *subscription.since_step;
-      } else {
-        for (const auto id : subscribed_) {
-          if (jobs.contains(id)) replaying_[id] = *subscription.since_step;
-        }
+      for (const auto& [id, job] : jobs) {
+        if (all_jobs_ || subscribed_.contains(id)) replaying_[id].after_step = *subscription.since_step;
       }
     }
     pump_replay();
@@ -174,7 +212,7 @@ class WebSocketSession final : public Connection,
     while (!closing_ && !replaying_.empty() && queued_bytes_ < room) {
       auto it = replaying_.begin();
       const auto job_id = it->first;
-      auto page = state_->router.store.load_points(job_id, it->second,
+      auto page = state_->router.store.load_points(job_id, it->second.after_step,
                                                    state_->options.websocket_replay_page);
       if (!page) {
         send_error("replay of job " + std::to_string(job_id) + " failed: " + page.error().message);
@@ -182,7 +220,12 @@ class WebSocketSession final : public Connection,
         continue;
       }
       const runtime::Job* job = state_->router.scheduler.find(job_id);
+      bool filled = false;
       for (const auto& point : *page) {
+        if (queued_bytes_ >= room) {
+          filled = true;  // continue from it->second.after_step when the queue drains
+          break;
+        }
         core::StepRecorded event;
         event.job_id = job_id;
         event.step = point.step;
@@ -196,9 +239,14 @@ class WebSocketSession final : public Connection,
         auto message = point_message(event);
         message["replay"] = true;
         enqueue(feed_body(boost::json::serialize(message)));
-        it->second = point.step;
+        it->second.after_step = point.step;
       }
-      if (page->size() < state_->options.websocket_replay_page) replaying_.erase(it);
+      if (!filled && page->size() < state_->options.websocket_replay_page) {
+        // Caught up: every point so far is sent (the store holds unflushed ones too). Go live.
+        auto held = std::move(it->second.held_states);
+        replaying_.erase(it);
+        for (auto& body : held) enqueue(std::move(body));
+      }
     }
   }
 
@@ -207,7 +255,8 @@ class WebSocketSession final : public Connection,
     Outgoing outgoing{"{\"seq\":" + std::to_string(next_seq_++) + ",", std::move(body)};
     queued_bytes_ += outgoing.prefix.size() + outgoing.body->size();
     queue_.push_back(std::move(outgoing));
-    if (queued_bytes_ > state_->options.websocket_send_queue_bytes) {
+    // One message alone (a large hello) never counts against the client.
+    if (queued_bytes_ > state_->options.websocket_send_queue_bytes && queue_.size() > 1) {
       // A client that does not read must not hold the others back or grow without bound.
       close(websocket::close_code::policy_error, "send queue full", "slow_consumer",
             state_->options.websocket_close_grace);
@@ -296,7 +345,11 @@ class WebSocketSession final : public Connection,
   bool disconnect_reported_ = false;
   bool all_jobs_ = true;
   std::set<core::JobId> subscribed_;
-  std::map<core::JobId, std::uint64_t> replaying_;  ///< job → last step sent
+  struct Replay {
+    std::uint64_t after_step = 0;  ///< last step sent
+    std::vector<std::shared_ptr<const std::string>> held_states;
+  };
+  std::map<core::JobId, Replay> replaying_;
   websocket::close_reason close_reason_;
   std::string disconnect_reason_ = "error";
 };

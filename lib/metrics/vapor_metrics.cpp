@@ -418,7 +418,8 @@ void VaporMetrics::add_job(const JobIdentity& job, const JobStatus& status) {
     series.last_progress = unix_seconds(status.last_progress_at);
   }
   if (status.started_at) series.start = unix_seconds(*status.started_at);
-  series.failure_reason = status.reason.empty() ? "unknown" : status.reason;
+  series.failure_reason.clear();
+  append_escaped(series.failure_reason, reason_or_unknown(status.reason));
   if (core::is_terminal(status.state)) {
     // Without a recorded finish time the job is old: the next sweep expires it.
     series.finished_at = status.finished_at.value_or(status.last_progress_at);

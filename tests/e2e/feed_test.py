@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import unittest
+import urllib.request
 
 import websockets
 
@@ -18,12 +19,21 @@ QUEUE = """jobs:
     epochs: 2
     steps_per_epoch: 60
     step_interval: 20ms
+    start: {start}
   - name: crashes
     epochs: 1
     steps_per_epoch: 100
     step_interval: 20ms
-    faults: {fail_at_step: 30}
+    start: {start}
+    faults: {{fail_at_step: 30}}
 """
+
+
+def start_job(daemon, name):
+    request = urllib.request.Request(daemon.url(f"/api/v1/jobs/{name}/start"), method="POST",
+                                     headers={"Authorization": f"Bearer {daemon.token()}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
 
 
 async def receive(ws, expected_seq):
@@ -41,6 +51,9 @@ class FeedTest(unittest.TestCase):
                 names = sorted(job["name"] for job in hello["jobs"])
                 self.assertEqual(names, ["completes", "crashes"])
                 ids = {job["name"]: job["id"] for job in hello["jobs"]}
+                # Started only now, so this client sees each job from its first step.
+                start_job(daemon, "completes")
+                start_job(daemon, "crashes")
                 seq, points, states = 1, [], []
                 while not any(s["to"] == "complete" for s in states) or \
                         not any(s["to"] == "failed" for s in states):
@@ -51,13 +64,13 @@ class FeedTest(unittest.TestCase):
                     if message["type"] == "state":
                         states.append(message)
                 steps = [p["step"] for p in points]
-                self.assertEqual(steps, list(range(steps[0], 121)))
+                self.assertEqual(steps, list(range(1, 121)))
                 self.assertTrue(all(0 < p["loss"] for p in points))
                 failed = next(s for s in states if s["to"] == "failed")
                 self.assertEqual(failed["job_id"], ids["crashes"])
                 self.assertEqual(failed["reason"], "crashed")
 
-        with Vapord(VAPORD, QUEUE) as daemon:
+        with Vapord(VAPORD, QUEUE.format(start="manual")) as daemon:
             asyncio.run(run(daemon))
 
     def test_subscribe_since_step_replays_contiguously(self):
@@ -68,7 +81,11 @@ class FeedTest(unittest.TestCase):
                 job_id = next(j["id"] for j in hello["jobs"] if j["name"] == "completes")
                 await ws.send(json.dumps(
                     {"type": "subscribe", "job_ids": [job_id], "since_step": 5}))
-                seq, steps = 1, []
+                seq = 1
+                while (await receive(ws, seq))["type"] != "subscribed":
+                    seq += 1  # live messages sent before the subscription took effect
+                seq += 1
+                steps = []
                 while True:
                     message = await receive(ws, seq)
                     seq += 1
@@ -79,13 +96,13 @@ class FeedTest(unittest.TestCase):
                         break
                 self.assertEqual(steps, list(range(6, 121)), "no gap, no duplicate")
 
-        with Vapord(VAPORD, QUEUE) as daemon:
+        with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
             asyncio.run(run(daemon))
 
 
 class MetricsTest(unittest.TestCase):
     def test_live_metrics_pass_promtool(self):
-        with Vapord(VAPORD, QUEUE) as daemon:
+        with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
             asyncio.run(asyncio.sleep(1.0))
             daemon.get("/api/v1/jobs")
             status, text = daemon.get("/metrics")

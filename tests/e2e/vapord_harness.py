@@ -28,17 +28,23 @@ class Vapord:
         self.log_path = os.path.join(self.path, "vapord.log")
         self.process = None
         self.port = None
+        self.log_file = None
 
     def __enter__(self):
-        log = open(self.log_path, "w")
+        """Starts vapord (again, after a stop: the folder and its database are kept)."""
+        if self.log_file is not None:
+            self.log_file.close()
+        self.log_file = open(self.log_path, "a")
+        earlier_starts = len(LISTENING.findall(self.log()))
         self.process = subprocess.Popen(
             [self.binary, "--config", os.path.join(self.path, "vapord.yaml")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            match = LISTENING.search(self.log())
+            matches = LISTENING.findall(self.log())
+            match = matches[-1] if len(matches) > earlier_starts else None
             if match:
-                self.port = int(match.group(1))
+                self.port = int(match)
                 return self
             if self.process.poll() is not None:
                 break
@@ -56,6 +62,7 @@ class Vapord:
                 raise AssertionError("vapord did not exit within 5 s of SIGTERM")
             if exc[0] is None:
                 assert code == 0, f"vapord exited {code}:\n{self.log()}"
+        self.log_file.close()
         self.dir.cleanup()
 
     def log(self):

@@ -272,6 +272,20 @@ TEST_F(RouterTest, HeadAnswersLikeGetWithoutABody) {
   EXPECT_EQ(head.header(field::content_type), full.header(field::content_type));
 }
 
+TEST_F(RouterTest, HeadErrorsCarryNoBodyEither) {
+  // A body on a HEAD answer would be read as the next response on a keep-alive connection.
+  const Answer not_allowed = send(request(verb::head, "/api/v1/jobs/1/start"), false);
+  EXPECT_EQ(not_allowed.status(), 405u);
+  EXPECT_TRUE(not_allowed.response.body().empty());
+  EXPECT_NE(not_allowed.header(field::content_length), "0");
+
+  Request elsewhere = request(verb::head, "/api/v1/jobs");
+  elsewhere.set(field::host, "evil.example.com");
+  const Answer misdirected = send(elsewhere, false);
+  EXPECT_EQ(misdirected.status(), 421u);
+  EXPECT_TRUE(misdirected.response.body().empty());
+}
+
 TEST_F(RouterTest, ResponseVersionAndKeepAliveFollowTheRequest) {
   Request old = request(verb::get, "/healthz");
   old.version(10);

@@ -209,13 +209,20 @@ TEST_F(ServerTest, FeedSaysHelloThenStreamsPointsAndStates) {
   auto manual = fast_job("waits", 10);
   manual.start = core::StartMode::manual;
   server.add_job(1, manual);
-  server.add_job(2, fast_job("runs", 50, 20ms));
+  auto runs = fast_job("runs", 50, 20ms);
+  runs.start = core::StartMode::manual;  // started once the client is there
+  server.add_job(2, runs);
   server.start();
   FeedClient client(client_ioc_, server.port());
   const auto hello = client.next();
   EXPECT_EQ(hello.at("type").as_string(), "hello");
   ASSERT_EQ(hello.at("jobs").as_array().size(), 2u);
   EXPECT_EQ(hello.at("jobs").as_array()[0].as_object().at("name").as_string(), "waits");
+  server.start_job(2);
+
+  const auto started = client.next();
+  EXPECT_EQ(started.at("type").as_string(), "state");
+  EXPECT_EQ(started.at("to").as_string(), "running");
 
   const auto first = client.next();
   EXPECT_EQ(first.at("type").as_string(), "point");
@@ -225,24 +232,37 @@ TEST_F(ServerTest, FeedSaysHelloThenStreamsPointsAndStates) {
   }
   const auto steps = read_until_finished(client, 2);
   EXPECT_FALSE(steps.empty());
-  EXPECT_EQ(steps.back(), 50);
+  EXPECT_EQ(steps, range(2, 50));
+}
+
+/// Reads until the "subscribed" ack; nothing after it may belong to the old subscription.
+void read_until_subscribed(FeedClient& client) {
+  while (client.next().at("type").as_string() != "subscribed") {
+  }
 }
 
 TEST_F(ServerTest, SubscribeWithSinceStepReplaysThenGoesLiveWithoutGapOrDuplicate) {
-  TestServer server;
-  server.add_job(1, fast_job("replayed", 400, 5ms));
-  server.add_job(2, fast_job("ignored", 400, 5ms));
+  // Tiny replay pages, a small queue and a client that does not read until the job is over:
+  // the replay spans the rest of the run, so live points of the replaying job must be skipped
+  // and its completion held until the replay has sent the last point.
+  http::ServerOptions options;
+  options.websocket_replay_page = 7;
+  options.websocket_send_queue_bytes = 16 * 1024;
+  options.websocket_socket_send_buffer = 8 * 1024;
+  TestServer server(options);
+  server.add_job(1, fast_job("replayed", 3000, 1ms));
+  server.add_job(2, fast_job("ignored", 3000, 1ms));
   server.start();
-  std::this_thread::sleep_for(600ms);  // about 100 points are history by now
+  std::this_thread::sleep_for(300ms);  // a part of job 1 is history by now
 
-  FeedClient client(client_ioc_, server.port());
-  EXPECT_EQ(client.next().at("type").as_string(), "hello");
+  FeedClient client(client_ioc_, server.port(), 4096);  // a small window: the queue backs up
   client.send(R"({"type":"subscribe","job_ids":[1],"since_step":10})");
+  std::this_thread::sleep_for(3500ms);  // the job ends while the replay waits for room
+  read_until_subscribed(client);
   std::vector<std::int64_t> steps;
   bool saw_replay = false;
   while (true) {
     const auto message = client.next();
-    if (message.at("type").as_string() == "hello") continue;
     ASSERT_EQ(message.at("job_id").as_int64(), 1) << "only the subscribed job";
     if (message.at("type").as_string() == "point") {
       steps.push_back(message.at("step").as_int64());
@@ -253,7 +273,7 @@ TEST_F(ServerTest, SubscribeWithSinceStepReplaysThenGoesLiveWithoutGapOrDuplicat
     }
   }
   EXPECT_TRUE(saw_replay);
-  EXPECT_EQ(steps, range(11, 400));
+  EXPECT_EQ(steps, range(11, 3000)) << "no gap, no duplicate, and the completion comes last";
 }
 
 TEST_F(ServerTest, InvalidClientMessagesGetAnErrorAndTheConnectionStays) {
@@ -270,10 +290,11 @@ TEST_F(ServerTest, InvalidClientMessagesGetAnErrorAndTheConnectionStays) {
 
 TEST_F(ServerTest, SlowConsumerIsClosedWith1008WhileAnotherReceivesEverything) {
   http::ServerOptions options;
-  options.websocket_send_queue_bytes = 256 * 1024;  // above the largest burst of one tick
+  options.websocket_send_queue_bytes = 512 * 1024;  // well above the largest burst of one tick
+  options.websocket_socket_send_buffer = 16 * 1024;  // the kernel hides little of the backlog
   TestServer server(options);
   for (core::JobId id = 1; id <= 10; ++id) {
-    auto job = fast_job("job" + std::to_string(id), 4000, 2ms);
+    auto job = fast_job("job" + std::to_string(id), 2500, 2ms);
     job.start = core::StartMode::manual;
     server.add_job(id, job);
   }
@@ -285,10 +306,15 @@ TEST_F(ServerTest, SlowConsumerIsClosedWith1008WhileAnotherReceivesEverything) {
 
   // Once the server gives up on it, the slow client reads what it was sent, then the close
   // frame: 1008 policy violation.
-  boost::system::error_code slow_ec;
-  std::thread slow_reader([&] {
-    while (server.observer().disconnects("slow_consumer") == 0) std::this_thread::sleep_for(10ms);
+  boost::system::error_code slow_ec = asio::error::timed_out;
+  std::jthread slow_reader([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (server.observer().disconnects("slow_consumer") == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return;  // leaves slow_ec = timed_out
+      std::this_thread::sleep_for(10ms);
+    }
     beast::flat_buffer buffer;
+    slow_ec = {};
     while (!slow_ec) {
       buffer.consume(buffer.size());
       slow.stream().read(buffer, slow_ec);
@@ -308,7 +334,7 @@ TEST_F(ServerTest, SlowConsumerIsClosedWith1008WhileAnotherReceivesEverything) {
       break;
     }
   }
-  EXPECT_EQ(steps, range(1, 4000));
+  EXPECT_EQ(steps, range(1, 2500));
   EXPECT_TRUE(slow_closed_meanwhile) << "the slow client must be cut while the feed runs";
   slow_reader.join();
   EXPECT_EQ(slow_ec, websocket::error::closed) << slow_ec.message();

@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# Vapor network benchmark: vapord's one Beast listener against peers measured in the same run,
+# printed as one table of ratios.
+#
+#   1. GET /metrics, 1,000 running jobs stepping: wrk req/s and p99 against vapord, vs
+#      prometheus-pushgateway holding the same series (vapord's own /metrics text, pushed once).
+#      Goal: vapord >= 2x the pushgateway's req/s.
+#   2. GET /api/v1/jobs with 1,000 jobs, vs GET /healthz (a tiny static JSON) on the same daemon.
+#      Goal: >= 0.5.
+#   3. WebSocket fan-out to 100 and to 1,000 subscribers of a feed of 1,000 jobs stepping every
+#      10 ms (100k points/s): deliveries/s and p99 step-to-client latency (point `ts` vs arrival,
+#      same clock), vs bench/ws_broadcast_peer.py, a python3-websockets broadcast() server fed the
+#      same stream (same rate, same JSON sizes). Goal: vapord >= 10x the peer's deliveries/s.
+#      The client is bench/ws_load_client (C++/Beast, one thread): a Python client cannot read
+#      more than about 100k messages/s per core, below what both servers send.
+#
+# Bench-only tools, Debian 12 (not in scripts/install-deps.sh):
+#   apt-get install -y wrk prometheus-pushgateway python3-websockets
+# Builds vapord and ws_load_client (release preset, -j1) when they are missing.
+#
+# Usage: bench/network_bench.sh [--seconds S] [--feed-interval 10ms] [--subscribers "100 1000"]
+#                               [--build-dir DIR] [--keep]
+# Servers run on CPU 0 and load generators on CPU 1 (taskset) when nproc >= 2. Everything listens
+# on 127.0.0.1; every load run is bounded (connect + warm-up + S seconds, S = 10 by default).
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(dirname "$here")
+build_dir="$source_dir/build/release"
+run_seconds=10
+warmup_seconds=2
+feed_intervals="10ms 100ms"
+metrics_interval=100ms
+subscribers="100 1000"
+jobs=1000
+keep=0
+python=/usr/bin/python3   # Debian's interpreter, where python3-websockets lives
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) run_seconds=$2; shift 2 ;;
+    --feed-interval|--feed-intervals) feed_intervals=$2; shift 2 ;;
+    --subscribers) subscribers=$2; shift 2 ;;
+    --build-dir) build_dir=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "network_bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for interval in $feed_intervals; do
+  [[ "$interval" =~ ^[0-9]+ms$ ]] ||
+    { echo "network_bench.sh: --feed-interval takes milliseconds, e.g. \"10ms 100ms\"" >&2; exit 2; }
+done
+if (( run_seconds > 25 )); then
+  echo "network_bench.sh: --seconds $run_seconds: keep each load run under ~30 s" >&2
+  exit 2
+fi
+
+say() { printf '[network_bench] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
+"$python" -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
+command -v curl >/dev/null || missing+=(curl)
+if (( ${#missing[@]} )); then
+  die "missing ${missing[*]}: apt-get install -y ${missing[*]}"
+fi
+
+vapord="$build_dir/daemon/vapord"
+client="$build_dir/bench/ws_load_client"
+if [[ ! -x "$vapord" || ! -x "$client" ]]; then
+  say "building vapord and ws_load_client (release, -j1)"
+  (cd "$source_dir" && cmake --preset release >/dev/null &&
+     cmake --build --preset release -j1 --target vapord ws_load_client >/dev/null)
+fi
+
+# --- CPUs, limits, clean-up ------------------------------------------------------------------
+if (( $(nproc) >= 2 )); then
+  server_cpu=0
+  load_cpu=1
+  pin_server=(taskset -c "$server_cpu")
+  pin_load=(taskset -c "$load_cpu")
+  pinning="servers on CPU $server_cpu, load generators on CPU $load_cpu"
+else
+  pin_server=()
+  pin_load=()
+  pinning="1 CPU: servers and load generators share it (no pinning)"
+fi
+# 1,000 WebSocket clients need ~1,000 descriptors on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) >= 4096 )) || say "warning: ulimit -n is $(ulimit -n); 1,000 subscribers may fail"
+
+work=$(mktemp -d /tmp/vapor-network-bench.XXXXXX)
+started_pids=()
+cleanup() {
+  local pid
+  for pid in "${started_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${started_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if (( keep )); then say "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Stops one process we started: SIGTERM, then SIGKILL after 10 s. Sets stopped_status to its exit
+# status ("killed" if it had to be) and forgets its pid.
+stop_pid() {
+  local pid=$1 kept=() other
+  stopped_status=0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    stopped_status=killed
+    wait "$pid" 2>/dev/null || true
+  else
+    wait "$pid" 2>/dev/null || stopped_status=$?
+  fi
+  for other in "${started_pids[@]}"; do [[ "$other" == "$pid" ]] || kept+=("$other"); done
+  started_pids=("${kept[@]}")
+}
+
+free_port() {
+  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- vapord ------------------------------------------------------------------------------------
+# start_vapord DIR STEP_INTERVAL: 1,000 jobs of 1,000 x 1,000 steps (they never finish here).
+# Sets vapord_pid and vapord_port; returns once every job is running and has stepped.
+start_vapord() {
+  local dir=$1 interval=$2
+  mkdir -p "$dir"
+  {
+    echo "jobs:"
+    for ((i = 1; i <= jobs; i++)); do
+      echo "  - {name: bench-$i, epochs: 1000, steps_per_epoch: 1000, step_interval: $interval}"
+    done
+  } >"$dir/jobs.yaml"
+  cat >"$dir/vapord.yaml" <<EOF
+listen: 127.0.0.1:0
+database: $dir/vapor.db
+queue: $dir/jobs.yaml
+scheduler: {max_concurrent: $jobs, step_interval: 100ms, max_jobs: 20000}
+store: {flush_interval: 1s}
+websocket: {max_clients: 2000}
+api: {max_connections: 4000}
+EOF
+  "${pin_server[@]}" "$vapord" --config "$dir/vapord.yaml" >"$dir/vapord.log" 2>&1 &
+  vapord_pid=$!
+  started_pids+=("$vapord_pid")
+  vapord_port=""
+  for _ in $(seq 200); do
+    vapord_port=$(grep -oP 'listening on http://127\.0\.0\.1:\K[0-9]+' "$dir/vapord.log" | tail -1 || true)
+    [[ -n "$vapord_port" ]] && break
+    kill -0 "$vapord_pid" 2>/dev/null || die "vapord exited: $(tail -5 "$dir/vapord.log")"
+    sleep 0.1
+  done
+  [[ -n "$vapord_port" ]] || die "vapord did not listen within 20 s: $(tail -5 "$dir/vapord.log")"
+  local running=0 stepped=0
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$vapord_port/metrics" >"$dir/scrape.txt" || true
+    running=$(awk '/^vapor_jobs\{state="running"\}/ {print $2}' "$dir/scrape.txt")
+    stepped=$(awk '/^vapor_job_step\{/ && $2 > 0 {n++} END {print n + 0}' "$dir/scrape.txt")
+    [[ "${running:-0}" == "$jobs" && "$stepped" == "$jobs" ]] && return 0
+    sleep 0.1
+  done
+  die "vapord: $running of $jobs jobs running, $stepped stepped after 20 s"
+}
+
+# Log lines of a run that are neither per-job progress nor start-up notices.
+vapord_complaints() {
+  grep -E ' (warning|error|critical|alert|emerg): ' "$1" | grep -v ': job [0-9]' | head -5 || true
+}
+
+# Sum of vapor_job_step over every job (the steps vapord has produced).
+total_steps() {
+  curl -sf "http://127.0.0.1:$1/metrics" | awk '/^vapor_job_step\{/ {s += $2} END {printf "%d", s}'
+}
+
+# --- wrk -------------------------------------------------------------------------------------
+# CPU seconds (user + system) that process PID has used so far.
+cpu_seconds_of() {
+  awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
+}
+
+# wrk_run NAME URL SERVER_PID: keep-alive, 1 thread, 16 connections; writes NAME.wrk and prints
+# "requests_per_second p99_ms errors server_cpu_ratio wrk_cpu_ratio".
+wrk_run() {
+  local name=$1 url=$2 server_pid=$3 cpu_before cpu_after
+  cpu_before=$(cpu_seconds_of "$server_pid")
+  # `times` after wrk: its second line is the CPU time of the shell's children (wrk).
+  "${pin_load[@]}" timeout $((run_seconds + 15)) bash -c \
+    'wrk -t1 -c16 -d"$1s" --timeout 5s --latency "$2"; times' _ "$run_seconds" "$url" \
+    >"$work/$name.wrk" 2>&1 || true
+  cpu_after=$(cpu_seconds_of "$server_pid")
+  awk -v seconds="$run_seconds" -v server_cpu="$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {print b - a}')" '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000;
+      if (v ~ /s$/) return v * 1000; return v
+    }
+    function secs(v,   parts) { split(v, parts, /[ms]/); return parts[1] * 60 + parts[2] }
+    /Requests\/sec:/ {rps = $2}
+    /^ +99%/ {p99 = ms($2)}
+    /Non-2xx/ {errors += $NF}
+    /Socket errors/ {gsub(/,/, ""); errors += $4 + $6 + $8 + $10}
+    /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ {times_line++; if (times_line == 2) wrk_cpu = secs($1) + secs($2)}
+    END {
+      printf "%s %s %d %.2f %.2f\n", (rps == "" ? 0 : rps), (p99 == "" ? -1 : p99), errors,
+             server_cpu / seconds, wrk_cpu / seconds
+    }
+  ' "$work/$name.wrk"
+}
+
+results="$work/results"
+: >"$results"
+record() { printf '%s=%s\n' "$1" "$2" >>"$results"; }
+
+say "work folder $work; $pinning; ${run_seconds}s per load run"
+
+# --- 1 and 2: /metrics, /api/v1/jobs, /healthz -------------------------------------------------
+say "HTTP: starting vapord with $jobs jobs stepping every $metrics_interval"
+start_vapord "$work/http" "$metrics_interval"
+http_port=$vapord_port
+http_pid=$vapord_pid
+sleep 2  # a few store commits in, as in steady state
+
+curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/vapord-metrics.txt"
+record metrics_series "$(grep -c '^vapor_' "$work/vapord-metrics.txt")"
+record metrics_bytes "$(wc -c <"$work/vapord-metrics.txt")"
+
+say "HTTP: wrk GET /metrics on vapord (jobs stepping)"
+read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-metrics "http://127.0.0.1:$http_port/metrics" "$http_pid")
+record vapord_metrics_rps "$rps"; record vapord_metrics_p99 "$p99"; record vapord_metrics_errors "$errors"
+record vapord_metrics_cpu "$server_cpu"; record vapord_metrics_wrk_cpu "$wrk_cpu"
+
+say "HTTP: wrk GET /api/v1/jobs on vapord"
+read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
+record jobs_rps "$rps"; record jobs_p99 "$p99"; record jobs_errors "$errors"
+record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"
+record jobs_bytes "$(curl -sf "http://127.0.0.1:$http_port/api/v1/jobs" | wc -c)"
+
+say "HTTP: wrk GET /healthz on vapord"
+read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
+record healthz_rps "$rps"; record healthz_p99 "$p99"; record healthz_errors "$errors"
+record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"
+
+commit_stats=$(curl -sf "http://127.0.0.1:$http_port/metrics" |
+  awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2}
+       END {printf "%d %.0f", c, (c ? s / c * 1000 : 0)}')
+record http_commits "${commit_stats% *}"; record http_commit_mean_ms "${commit_stats#* }"
+stop_pid "$http_pid"; record http_exit "$stopped_status"
+record http_complaints "$(vapord_complaints "$work/http/vapord.log" | tr '\n' '|')"
+
+say "HTTP: prometheus-pushgateway with vapord's series"
+gateway_port=$(free_port)
+"${pin_server[@]}" prometheus-pushgateway --web.listen-address="127.0.0.1:$gateway_port" \
+  >"$work/pushgateway.log" 2>&1 &
+gateway_pid=$!
+started_pids+=("$gateway_pid")
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$gateway_port/-/ready" >/dev/null && break
+  sleep 0.1
+done
+push() {
+  curl -s -o "$work/push.out" -w '%{http_code}' --data-binary @"$1" \
+    "http://127.0.0.1:$gateway_port/metrics/job/vapord"
+}
+status=$(push "$work/vapord-metrics.txt")
+if [[ "$status" != 2* ]]; then
+  # The pushgateway refuses some metadata (HELP/TYPE it considers inconsistent): push the samples
+  # without the comment lines of the families it names, and as a last resort without any.
+  say "pushgateway refused the push ($status): $(head -c 300 "$work/push.out")"
+  rejected=$(grep -oE 'vapor_[a-z_]+' "$work/push.out" | sort -u | paste -sd'|' || true)
+  if [[ -n "$rejected" ]]; then
+    grep -vE "^# (HELP|TYPE) ($rejected) " "$work/vapord-metrics.txt" >"$work/pushed.txt"
+  else
+    grep -v '^#' "$work/vapord-metrics.txt" >"$work/pushed.txt"
+  fi
+  status=$(push "$work/pushed.txt")
+  [[ "$status" == 2* ]] || die "pushgateway refused the push again ($status): $(cat "$work/push.out")"
+fi
+curl -sf "http://127.0.0.1:$gateway_port/metrics" >"$work/gateway-metrics.txt"
+record gateway_series "$(grep -c '^vapor_' "$work/gateway-metrics.txt")"
+record gateway_bytes "$(wc -c <"$work/gateway-metrics.txt")"
+
+say "HTTP: wrk GET /metrics on prometheus-pushgateway"
+read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run gateway-metrics "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
+record gateway_metrics_rps "$rps"; record gateway_metrics_p99 "$p99"; record gateway_metrics_errors "$errors"
+record gateway_metrics_cpu "$server_cpu"; record gateway_metrics_wrk_cpu "$wrk_cpu"
+stop_pid "$gateway_pid"
+
+# --- 3: WebSocket fan-out --------------------------------------------------------------------
+# Sizes of vapord's hello and point messages, so that the peer sends as many bytes.
+measure_feed() {
+  "${pin_load[@]}" "$python" - "$1" <<'EOF'
+import asyncio, os, sys, websockets
+async def main():
+    async with websockets.connect("ws://127.0.0.1:%s/ws" % sys.argv[1], max_size=None,
+                                  compression=None, open_timeout=10) as ws:
+        hello = await ws.recv()
+        sizes = []
+        while len(sizes) < 2000:
+            message = await ws.recv()
+            if '"type":"point"' in message:
+                sizes.append(len(message))
+        print(len(hello), round(sum(sizes) / len(sizes)), flush=True)
+        os._exit(0)  # no close handshake: vapord may have a long queue in front of it
+asyncio.run(asyncio.wait_for(main(), 20))
+EOF
+}
+
+run_client() {  # run_client NAME PORT CONNECTIONS SERVER_PID
+  "${pin_load[@]}" timeout 60 "$client" --port "$2" --connections "$3" \
+    --warmup-seconds "$warmup_seconds" --seconds "$run_seconds" --connect-timeout-seconds 20 \
+    --server-pid "$4" >"$work/$1.json" 2>"$work/$1.err" || true
+  [[ -s "$work/$1.json" ]] || echo '{}' >"$work/$1.json"
+}
+
+hello_bytes=""
+for interval in $feed_intervals; do
+for n in $subscribers; do
+  key="${interval}_$n"
+  say "WS: vapord, $jobs jobs every $interval, $n subscribers"
+  start_vapord "$work/ws-$key" "$interval"
+  sleep 2  # into steady state: a few store commits behind it
+  if [[ -z "$hello_bytes" ]]; then
+    read -r hello_bytes point_bytes < <(measure_feed "$vapord_port")
+    record hello_bytes "$hello_bytes"; record point_bytes "$point_bytes"
+  fi
+  steps_before=$(total_steps "$vapord_port"); t_before=$(date +%s.%N)
+  run_client "vapord-ws-$key" "$vapord_port" "$n" "$vapord_pid"
+  steps_after=$(total_steps "$vapord_port"); t_after=$(date +%s.%N)
+  record "vapord_ws_${key}_points_per_second" \
+    "$(awk -v a="$steps_before" -v b="$steps_after" -v s="$t_before" -v e="$t_after" 'BEGIN {printf "%.0f", (b - a) / (e - s)}')"
+  curl -sf "http://127.0.0.1:$vapord_port/metrics" >"$work/ws-$key/after.txt" || true
+  record "vapord_ws_${key}_disconnects" \
+    "$(grep '^vapor_websocket_disconnects_total' "$work/ws-$key/after.txt" | sed 's/vapor_websocket_disconnects_total//' | tr '\n' ' ')"
+  record "vapord_ws_${key}_commit_mean_ms" "$(awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2} END {printf "%.0f", (c ? s / c * 1000 : 0)}' "$work/ws-$key/after.txt")"
+  stop_pid "$vapord_pid"; record "vapord_ws_${key}_exit" "$stopped_status"
+  record "vapord_ws_${key}_complaints" "$(vapord_complaints "$work/ws-$key/vapord.log" | tr '\n' '|')"
+
+  say "WS: python3-websockets broadcast() peer, same feed, $n subscribers"
+  "${pin_server[@]}" "$python" "$here/ws_broadcast_peer.py" --jobs "$jobs" \
+    --step-interval-ms "${interval%ms}" --message-bytes "$point_bytes" \
+    --hello-bytes "$hello_bytes" >"$work/peer-$key.log" 2>&1 &
+  peer_pid=$!
+  started_pids+=("$peer_pid")
+  peer_port=""
+  for _ in $(seq 100); do
+    peer_port=$(grep -oP 'listening on ws://127\.0\.0\.1:\K[0-9]+' "$work/peer-$key.log" || true)
+    [[ -n "$peer_port" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$peer_port" ]] || die "ws_broadcast_peer.py did not start: $(tail -5 "$work/peer-$key.log")"
+  run_client "peer-ws-$key" "$peer_port" "$n" "$peer_pid"
+  stop_pid "$peer_pid"
+done
+done
+
+# --- the table -------------------------------------------------------------------------------
+"$python" - "$results" "$work" "$subscribers" "$run_seconds" "$feed_intervals" "$jobs" "$pinning" <<'EOF'
+import json, os, sys
+
+results_path, work, subscribers, seconds, feed_intervals, jobs, pinning = sys.argv[1:]
+cases = [(i, n) for i in feed_intervals.split() for n in subscribers.split()]
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(work, name)))
+    except (OSError, ValueError):
+        return {}
+r = {}
+for line in open(results_path):
+    key, _, value = line.rstrip("\n").partition("=")
+    r[key] = value
+
+def num(key, default=0.0):
+    try:
+        return float(r.get(key, default))
+    except ValueError:
+        return default
+
+def fmt(v, digits=0):
+    return f"{v:,.{digits}f}"
+
+def ms(v):
+    return "n/a" if v < 0 else (f"{v:,.0f} ms" if v >= 10 else f"{v:.2f} ms")
+
+def ratio(a, b):
+    return a / b if b > 0 else float("nan")
+
+def verdict(value, goal):
+    return "met" if value >= goal else "MISSED"
+
+rows = []
+def row(case, vapord, peer, ratio_text="", goal="", limit=""):
+    rows.append((case, vapord, peer, ratio_text, goal, limit))
+
+vm, gm = num("vapord_metrics_rps"), num("gateway_metrics_rps")
+x = ratio(vm, gm)
+def cpus(server_key, wrk_key, server="srv"):
+    return f"{server} {num(server_key) * 100:.0f}% wrk {num(wrk_key) * 100:.0f}%"
+
+row(f"/metrics req/s ({jobs} jobs stepping; {int(num('metrics_series')):,} series)",
+    fmt(vm), f"{fmt(gm)} pushgateway", f"{x:.2f}x", f">= 2x {verdict(x, 2)}",
+    "vapord " + cpus("vapord_metrics_cpu", "vapord_metrics_wrk_cpu"))
+row("  /metrics p99 latency", ms(num("vapord_metrics_p99")), ms(num("gateway_metrics_p99")),
+    "", "", "gateway " + cpus("gateway_metrics_cpu", "gateway_metrics_wrk_cpu"))
+row("  /metrics response bytes", fmt(num("metrics_bytes")), fmt(num("gateway_bytes")))
+
+jr, hr = num("jobs_rps"), num("healthz_rps")
+x = ratio(jr, hr)
+row(f"GET /api/v1/jobs req/s ({jobs} jobs, {num('jobs_bytes') / 1024:,.0f} KiB)", fmt(jr),
+    f"{fmt(hr)} /healthz", f"{x:.3f}", f">= 0.5 {verdict(x, 0.5)}",
+    "jobs " + cpus("jobs_cpu", "jobs_wrk_cpu"))
+row("  p99 latency", ms(num("jobs_p99")), ms(num("healthz_p99")), "", "",
+    "healthz " + cpus("healthz_cpu", "healthz_wrk_cpu"))
+
+for interval, n in cases:
+    key = f"{interval}_{n}"
+    v, p = load(f"vapord-ws-{key}.json"), load(f"peer-ws-{key}.json")
+    vd, pd = v.get("deliveries_per_second", 0), p.get("deliveries_per_second", 0)
+    x = ratio(vd, pd)
+    def limit(m):
+        return (f"srv {m.get('server_cpu_ratio', -1) * 100:.0f}% cli "
+                f"{m.get('client_cpu_ratio', -1) * 100:.0f}% unread "
+                f"{m.get('client_unread_mean_bytes', 0) / 1024:,.0f}K")
+    due = int(jobs) * 1000 / float(interval.rstrip("ms"))
+    row(f"WS {n} subs, {jobs} jobs/{interval} ({due:,.0f} pts/s): deliveries/s", fmt(vd),
+        f"{fmt(pd)} python", f"{x:.2f}x", f">= 10x {verdict(x, 10)}", "vapord " + limit(v))
+    row("  p99 step-to-client latency", ms(v.get("latency_p99_ms", -1)),
+        ms(p.get("latency_p99_ms", -1)), "", "", "python " + limit(p))
+    def kept(m):
+        return f"{m.get('connected_at_end', 0)}/{n}"
+    row("  subscribers connected at end of window", kept(v), kept(p))
+    def before_cut(m):
+        if not m:
+            return "no result"
+        if m.get("lost") and m.get("before_cut_seconds", 0) <= 0:
+            return f"lost while connecting ({m.get('first_close_seconds', 0):.1f} s)"
+        rate = (f"{fmt(m['before_cut_deliveries_per_second'])}/s, p99 "
+                f"{ms(m['before_cut_latency_p99_ms'])}")
+        if not m.get("lost"):
+            return rate + ", none lost"
+        return rate + f", for {m['before_cut_seconds']:.1f} s"
+    row("  from all connected to first loss", before_cut(v), before_cut(p))
+    row("  points/s produced", fmt(num(f"vapord_ws_{key}_points_per_second")) + " (scheduler)",
+        f"{due:,.0f} due")
+
+widths = [max(len(str(c[i])) for c in rows + [("case", "vapord", "peer", "ratio", "goal", "limit")])
+          for i in range(6)]
+def line(cells):
+    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+print()
+print(f"Vapor network benchmark: {os.cpu_count()} CPUs, {pinning}; {seconds} s per load run; "
+      f"WS points ~{num('point_bytes'):.0f} B, hello {num('hello_bytes') / 1024:,.0f} KiB")
+print(line(("case", "vapord", "peer", "ratio", "goal", "limit")))
+print(line(tuple("-" * w for w in widths)))
+for cells in rows:
+    print(line(cells))
+print()
+notes = []
+errors = {k: int(num(k)) for k in ("vapord_metrics_errors", "gateway_metrics_errors",
+                                   "jobs_errors", "healthz_errors") if num(k) > 0}
+if errors:
+    notes.append(f"wrk errors (non-2xx or socket): {errors}")
+for key, label in [("http", "HTTP run"), *[(f"ws_{i}_{n}", f"WS {n} subs {i}") for i, n in cases]]:
+    exit_key = "http_exit" if key == "http" else f"vapord_{key}_exit"
+    complaints_key = "http_complaints" if key == "http" else f"vapord_{key}_complaints"
+    commit_key = "http_commit_mean_ms" if key == "http" else f"vapord_{key}_commit_mean_ms"
+    note = f"vapord {label}: exit {r.get(exit_key, '?')}, store commit mean {r.get(commit_key, '?')} ms"
+    if key != "http":
+        note += f", disconnects {r.get(f'vapord_{key}_disconnects', '').strip() or 'none'}"
+    if r.get(complaints_key):
+        note += f"; log: {r[complaints_key].split('|')[0]}"
+    notes.append(note)
+for interval, n in cases:
+    for who in ("vapord", "peer"):
+        m = load(f"{who}-ws-{interval}_{n}.json")
+        if m.get("close_reasons"):
+            notes.append(f"{who} WS {n} subs {interval}: clients lost {m['close_reasons']} (first "
+                         f"{m.get('first_close_seconds', 0):+.1f} s from all connected)")
+for note in notes:
+    print("note: " + note)
+EOF

@@ -7,19 +7,27 @@
 #      Goal: vapord >= 2x the pushgateway's req/s.
 #   2. GET /api/v1/jobs with 1,000 jobs, vs GET /healthz (a tiny static JSON) on the same daemon.
 #      Goal: >= 0.5.
-#   3. WebSocket fan-out to 100 and to 1,000 subscribers of a feed of 1,000 jobs stepping every
-#      10 ms (100k points/s): deliveries/s and p99 step-to-client latency (point `ts` vs arrival,
-#      same clock), vs bench/ws_broadcast_peer.py, a python3-websockets broadcast() server fed the
-#      same stream (same rate, same JSON sizes). Goal: vapord >= 10x the peer's deliveries/s.
-#      The client is bench/ws_load_client (C++/Beast, one thread): a Python client cannot read
-#      more than about 100k messages/s per core, below what both servers send.
+#   3. WebSocket fan-out to 100 and to 1,000 subscribers of 1,000 jobs stepping every 10 ms
+#      (100k points/s, the issue's feed) and every 100 ms (10k points/s: the store is then cheap and
+#      the fan-out alone saturates): deliveries/s over a fixed window and p99 step-to-client latency
+#      (a point's `ts` vs its arrival, same clock), vs bench/ws_broadcast_peer.py, a
+#      python3-websockets broadcast() server producing the same stream (same rate, same JSON
+#      sizes). Goal: vapord >= 10x the peer's deliveries/s. Also shown: how many subscribers are
+#      still connected at the end, and the rate from "all connected" until the first one is lost.
+#
+# The WebSocket client is bench/ws_load_client (C++/Beast, one thread, built from
+# bench/CMakeLists.txt), not Python: a python3-websockets client measured on this box needs a
+# whole core for ~150k messages/s, which is about what the servers send, so it would cap both.
+# Each run reports the client's CPU use and the bytes left unread in its sockets (sampled every
+# 100 ms); a client that keeps up leaves next to nothing there, so a run with little unread data
+# was limited by the server.
 #
 # Bench-only tools, Debian 12 (not in scripts/install-deps.sh):
 #   apt-get install -y wrk prometheus-pushgateway python3-websockets
 # Builds vapord and ws_load_client (release preset, -j1) when they are missing.
 #
-# Usage: bench/network_bench.sh [--seconds S] [--feed-interval 10ms] [--subscribers "100 1000"]
-#                               [--build-dir DIR] [--keep]
+# Usage: bench/network_bench.sh [--seconds S] [--feed-intervals "10ms 100ms"]
+#                               [--subscribers "100 1000"] [--build-dir DIR] [--keep]
 # Servers run on CPU 0 and load generators on CPU 1 (taskset) when nproc >= 2. Everything listens
 # on 127.0.0.1; every load run is bounded (connect + warm-up + S seconds, S = 10 by default).
 
@@ -225,6 +233,7 @@ results="$work/results"
 record() { printf '%s=%s\n' "$1" "$2" >>"$results"; }
 
 say "work folder $work; $pinning; ${run_seconds}s per load run"
+record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1 and 2: /metrics, /api/v1/jobs, /healthz -------------------------------------------------
 say "HTTP: starting vapord with $jobs jobs stepping every $metrics_interval"
@@ -367,6 +376,7 @@ done
 done
 
 # --- the table -------------------------------------------------------------------------------
+record load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
 "$python" - "$results" "$work" "$subscribers" "$run_seconds" "$feed_intervals" "$jobs" "$pinning" <<'EOF'
 import json, os, sys
 
@@ -463,6 +473,9 @@ def line(cells):
 print()
 print(f"Vapor network benchmark: {os.cpu_count()} CPUs, {pinning}; {seconds} s per load run; "
       f"WS points ~{num('point_bytes'):.0f} B, hello {num('hello_bytes') / 1024:,.0f} KiB")
+print(f"load average before {r.get('load_before', '?')}, after {r.get('load_after', '?')} "
+      f"(anything above ~2 means other work shared these CPUs); limit: CPU of server and load "
+      f"generator over the window, bytes left unread in the client's sockets")
 print(line(("case", "vapord", "peer", "ratio", "goal", "limit")))
 print(line(tuple("-" * w for w in widths)))
 for cells in rows:

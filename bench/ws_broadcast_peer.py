@@ -24,7 +24,7 @@ import time
 import websockets
 
 MAX_CATCH_UP = 1.0  # seconds; as vapord's scheduler
-YIELD_EVERY = 100  # steps per burst between yields to the event loop
+YIELD_EVERY_FRAMES = 2000  # frames written in a burst between yields to the event loop
 
 
 def rfc3339_millis(wall_seconds):
@@ -90,15 +90,16 @@ class Feed:
         while True:
             now = loop()
             wall_offset = time.time() - now
-            burst = 0
+            written = 0
             while due and due[0][0] <= now:
-                burst += 1
-                if burst % YIELD_EVERY == 0:
+                if written >= YIELD_EVERY_FRAMES:
+                    written = 0
                     await asyncio.sleep(0)  # let handshakes and closes run during a long burst
                 at, job_id, step = due.popleft()
                 if self.clients:
                     message = self.point(job_id, step, at + wall_offset, ts_cache)
                     websockets.broadcast(self.clients, message)
+                    written += len(self.clients)
                 next_at = at + self.step_interval
                 if next_at < now - MAX_CATCH_UP:
                     next_at = now  # the loop was late: skip ahead, as vapord does

@@ -8,8 +8,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace vapor::app {
 namespace {
@@ -22,19 +20,33 @@ std::string trim(std::string text) {
 }
 
 Result<std::string> read_token(const std::filesystem::path& path) {
+  // Check the file we actually read (fstat on the open descriptor), not a path that could be
+  // swapped in between; never follow a symlink planted in its place.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return fail("api token file " + path.string() + ": " + std::strerror(errno));
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return fail("api token file " + path.string() + ": " + std::strerror(errno));
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  std::string text;
+  if (stat_ok && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0 &&
+      st.st_uid == ::geteuid()) {
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0 && text.size() < 64 * 1024) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    return fail("api token file " + path.string() + " is not a regular file");
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return fail("api token file " + path.string() +
-                " can be read by other users; chmod 600 it");
+    return fail("api token file " + path.string() + " can be read by other users; chmod 600 it");
   }
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto token = trim(text.str());
-  if (!in.good() && !in.eof()) return fail("api token file " + path.string() + ": cannot read");
+  if (st.st_uid != ::geteuid()) {
+    return fail("api token file " + path.string() + " belongs to another user; chown it to " +
+                "the user vapord runs as");
+  }
+  auto token = trim(std::move(text));
   if (token.size() < 16) {
     return fail("api token file " + path.string() + " holds " + std::to_string(token.size()) +
                 " characters; a token needs at least 16");
@@ -53,13 +65,21 @@ Result<std::string> create_token(const std::filesystem::path& path) {
     token += hex[byte >> 4];
     token += hex[byte & 0x0f];
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("cannot create api token file " + path.string() + ": " + std::strerror(errno));
+  // Write a temp file completely, then link it into place: a crash never leaves an empty
+  // token file behind, and two starts never both win.
+  const auto temporary = path.string() + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("cannot create api token file " + temporary + ": " + std::strerror(errno));
   const std::string line = token + "\n";
-  const auto written = ::write(fd, line.data(), line.size());
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
   ::close(fd);
-  if (written != static_cast<ssize_t>(line.size())) {
-    return fail("cannot write api token file " + path.string());
+  const bool linked = written && ::link(temporary.c_str(), path.c_str()) == 0;
+  const int link_errno = errno;
+  ::unlink(temporary.c_str());
+  if (!linked) {
+    return fail("cannot create api token file " + path.string() + ": " +
+                std::strerror(written ? link_errno : EIO));
   }
   return Result<std::string>(boost::system::in_place_value, std::move(token));
 }

@@ -214,7 +214,9 @@ class DaemonConfigReader {
   void read_websocket(const MapFields& fields) {
     DaemonConfig::Websocket& websocket = config_.websocket;
     read_size(fields, "max_clients", IntegerRange{1, 1'000'000, ""}, websocket.max_clients);
-    read_size(fields, "send_queue_bytes", IntegerRange{1, one_gibibyte, ""},
+    // At least 64 KiB: a replay page and a burst of live points must fit below the limit, or
+    // healthy clients would be closed as slow consumers.
+    read_size(fields, "send_queue_bytes", IntegerRange{64 * 1024, one_gibibyte, ""},
               websocket.send_queue_bytes);
   }
 

@@ -146,6 +146,13 @@ TEST(DaemonConfigTest, RefusesAnUnknownSynchronousMode) {
   }
 }
 
+TEST(DaemonConfigTest, RefusesASendQueueTooSmallForAReplayPage) {
+  EXPECT_EQ(error_lines(parse("websocket:\n  send_queue_bytes: 4096\n").errors),
+            std::vector<std::string>{"vapord.yaml:2:21: websocket.send_queue_bytes: expected an "
+                                     "integer from 65536 to 1073741824, got \"4096\""});
+  EXPECT_TRUE(parse("websocket: {send_queue_bytes: 65536}").ok());
+}
+
 TEST(DaemonConfigTest, RefusesUnknownKeysAndNamesTheAllowedOnes) {
   EXPECT_EQ(error_lines(parse("schedular:\n  max_concurrent: 2\nwebsocket: {clients: 3}\n").errors),
             (std::vector<std::string>{

@@ -1,0 +1,477 @@
+#include "cli/vaporctl.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "cli/progress_view.hpp"
+#include "client/api_client.hpp"
+#include "config/queue_file.hpp"
+
+namespace vapor::cli {
+namespace {
+
+namespace json = boost::json;
+
+struct Options {
+  std::string url = "http://127.0.0.1:9786";
+  std::optional<std::string> token_file;
+  bool json_output = false;
+  std::string command;
+  std::vector<std::string> arguments;
+};
+
+const char* const usage_text =
+    "Usage: vaporctl [--url URL] [--token-file FILE] [--output table|json] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  jobs                 list every job\n"
+    "  show JOB             one job and its spec (JOB: id or name)\n"
+    "  events JOB           a job's state transitions\n"
+    "  start JOB            start a queued job (needs the API token)\n"
+    "  stop JOB             stop a queued or running job (needs the API token)\n"
+    "  submit FILE          submit a job spec written in YAML or JSON (needs the API token)\n"
+    "  watch [JOB...]       live progress of the given jobs (default: every unfinished job)\n"
+    "\n"
+    "Options:\n"
+    "  --url URL            vapord's address (default http://127.0.0.1:9786, or $VAPOR_URL)\n"
+    "  --token-file FILE    the API token (default $VAPOR_TOKEN_FILE, then\n"
+    "                       /var/lib/vapor/api-token)\n"
+    "  --output json        print vapord's JSON instead of a table (read commands)\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failed (a watched job failed, or a refusal), 2 usage or invalid spec,\n"
+    "3 vapord unreachable, 4 no such job, 5 conflict, 6 unauthorized.\n";
+
+std::optional<Options> parse_options(std::span<const std::string_view> args, std::ostream& err) {
+  Options options;
+  if (const char* url = std::getenv("VAPOR_URL"); url != nullptr && *url != '\0') options.url = url;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto arg = args[i];
+    const auto value = [&](std::string_view name) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        err << "vaporctl: " << name << " needs a value\n";
+        return std::nullopt;
+      }
+      return std::string(args[++i]);
+    };
+    if (arg == "--url") {
+      auto v = value(arg);
+      if (!v) return std::nullopt;
+      options.url = *v;
+    } else if (arg == "--token-file") {
+      auto v = value(arg);
+      if (!v) return std::nullopt;
+      options.token_file = *v;
+    } else if (arg == "--output" || arg == "-o") {
+      auto v = value(arg);
+      if (!v) return std::nullopt;
+      if (*v != "json" && *v != "table") {
+        err << "vaporctl: --output takes table or json, not '" << *v << "'\n";
+        return std::nullopt;
+      }
+      options.json_output = *v == "json";
+    } else if (arg == "--help" || arg == "-h") {
+      options.command = "help";
+    } else if (arg.starts_with("-") && arg.size() > 1) {
+      err << "vaporctl: unknown option '" << arg << "'\n";
+      return std::nullopt;
+    } else if (options.command.empty()) {
+      options.command = std::string(arg);
+    } else {
+      options.arguments.emplace_back(arg);
+    }
+  }
+  return options;
+}
+
+std::string read_token(const Options& options) {
+  std::vector<std::string> candidates;
+  if (options.token_file) {
+    candidates.push_back(*options.token_file);
+  } else {
+    if (const char* file = std::getenv("VAPOR_TOKEN_FILE"); file != nullptr && *file != '\0') {
+      candidates.emplace_back(file);
+    }
+    candidates.emplace_back("/var/lib/vapor/api-token");
+  }
+  for (const auto& path : candidates) {
+    std::ifstream in(path);
+    std::string token;
+    if (in >> token) return token;
+  }
+  return {};
+}
+
+/// Maps an HTTP status to an exit code, printing vapord's error message.
+int report_status(const client::ApiResponse& response, std::ostream& err) {
+  if (response.status < 300) return exit_code::ok;
+  std::string message = "HTTP " + std::to_string(response.status);
+  if (const auto* object = response.body.if_object()) {
+    if (const auto* error = object->if_contains("error"); error != nullptr && error->is_object()) {
+      if (const auto* text = error->as_object().if_contains("message"); text && text->is_string()) {
+        message += ": " + std::string(text->get_string());
+      }
+      if (const auto* details = error->as_object().if_contains("details");
+          details != nullptr && details->is_array()) {
+        for (const auto& detail : details->as_array()) {
+          if (detail.is_string()) message += "\n  " + std::string(detail.get_string());
+        }
+      }
+    }
+  }
+  err << "vaporctl: " << message << '\n';
+  switch (response.status) {
+    case 401:
+    case 403: return exit_code::unauthorized;
+    case 404: return exit_code::not_found;
+    case 409: return exit_code::conflict;
+    case 400:
+    case 413:
+    case 415: return exit_code::usage;
+    default: return exit_code::failed;
+  }
+}
+
+std::string field_text(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr || value->is_null()) {
+    const auto* flag = object.if_contains(std::string(key) + "_nonfinite");
+    return flag != nullptr && flag->is_string() ? std::string(flag->get_string()) : "-";
+  }
+  if (value->is_string()) return std::string(value->get_string());
+  if (value->is_double()) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.4g", value->get_double());
+    return buffer;
+  }
+  return json::serialize(*value);
+}
+
+std::string pad(std::string text, std::size_t width) {
+  if (text.size() < width) text.append(width - text.size(), ' ');
+  return text;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 == row.size() ? row[i] : pad(row[i], widths[i] + 2);
+    }
+    out << line << '\n';
+  }
+}
+
+std::string eta_text(const json::object& job) {
+  const auto* eta = job.if_contains("eta_seconds");
+  if (eta == nullptr || eta->is_null()) return "-";
+  return format_eta(eta->is_double() ? eta->get_double() : static_cast<double>(eta->to_number<double>()));
+}
+
+std::string progress_text(const json::object& job) {
+  const auto* progress = job.if_contains("progress");
+  if (progress == nullptr || !progress->is_number()) return "-";
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "%.0f%%", progress->to_number<double>() * 100.0);
+  return buffer;
+}
+
+int command_jobs(const client::ApiClient& api, const Options& options, std::ostream& out,
+                 std::ostream& err) {
+  auto response = api.get("/api/v1/jobs");
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+    return exit_code::ok;
+  }
+  std::vector<std::vector<std::string>> rows{
+      {"ID", "NAME", "STATE", "PROGRESS", "EPOCH", "STEP", "LOSS", "ACCURACY", "ETA"}};
+  for (const auto& value : response->body.at("jobs").as_array()) {
+    const auto& job = value.as_object();
+    std::string state = field_text(job, "state");
+    if (const auto reason = field_text(job, "reason"); reason != "-") state += " (" + reason + ")";
+    rows.push_back({field_text(job, "id"), field_text(job, "name"), state, progress_text(job),
+                    field_text(job, "epoch") + "/" + field_text(job, "epochs"),
+                    field_text(job, "step") + "/" + field_text(job, "steps"),
+                    field_text(job, "loss"), field_text(job, "accuracy"), eta_text(job)});
+  }
+  print_table(rows, out);
+  return exit_code::ok;
+}
+
+int command_show(const client::ApiClient& api, const Options& options, std::ostream& out,
+                 std::ostream& err) {
+  auto response = api.get("/api/v1/jobs/" + options.arguments.at(0));
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+    return exit_code::ok;
+  }
+  const auto& job = response->body.as_object();
+  std::vector<std::vector<std::string>> rows;
+  for (const char* key : {"id", "name", "model", "state", "reason", "epoch", "epochs", "step",
+                          "steps", "loss", "accuracy", "created_at", "started_at", "finished_at"}) {
+    rows.push_back({std::string(key) + ":", field_text(job, key)});
+  }
+  rows.push_back({"progress:", progress_text(job)});
+  rows.push_back({"eta:", eta_text(job)});
+  print_table(rows, out);
+  if (const auto* spec = job.if_contains("spec")) out << "spec: " << json::serialize(*spec) << '\n';
+  return exit_code::ok;
+}
+
+int command_events(const client::ApiClient& api, const Options& options, std::ostream& out,
+                   std::ostream& err) {
+  auto response = api.get("/api/v1/jobs/" + options.arguments.at(0) + "/events");
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+    return exit_code::ok;
+  }
+  std::vector<std::vector<std::string>> rows{{"TIME", "FROM", "TO", "REASON"}};
+  for (const auto& value : response->body.at("events").as_array()) {
+    const auto& event = value.as_object();
+    rows.push_back({field_text(event, "ts"), field_text(event, "from"), field_text(event, "to"),
+                    field_text(event, "reason")});
+  }
+  print_table(rows, out);
+  return exit_code::ok;
+}
+
+int command_change(const client::ApiClient& api, const Options& options, std::string_view verb,
+                   std::ostream& out, std::ostream& err) {
+  auto response = api.post("/api/v1/jobs/" + options.arguments.at(0) + "/" + std::string(verb));
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+  } else {
+    const auto& job = response->body.as_object();
+    const auto state = field_text(job, "state");
+    out << "job " << field_text(job, "id") << " " << field_text(job, "name") << ": " << state
+        << (verb == "start" && state == "queued" ? " (start requested; waiting for a free slot)"
+                                                 : "")
+        << '\n';
+  }
+  return exit_code::ok;
+}
+
+/// A YAML node as JSON, keeping plain scalars' types (numbers, booleans) and quoted ones as
+/// strings, so that vapord validates exactly what the file says.
+json::value yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json::object object;
+      for (const auto& entry : node) object[entry.first.Scalar()] = yaml_to_json(entry.second);
+      return object;
+    }
+    case YAML::NodeType::Sequence: {
+      json::array array;
+      for (const auto& item : node) array.push_back(yaml_to_json(item));
+      return array;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& text = node.Scalar();
+      if (node.Tag() == "!") return json::value(text);  // quoted: a string
+      if (text == "true" || text == "false") return json::value(text == "true");
+      if (text == "null" || text == "~") return nullptr;
+      boost::system::error_code ec;
+      auto parsed = json::parse(text, ec);
+      if (!ec && parsed.is_number()) return parsed;
+      return json::value(text);
+    }
+    default: return nullptr;
+  }
+}
+
+int command_submit(const client::ApiClient& api, const Options& options, std::ostream& out,
+                   std::ostream& err) {
+  const auto& path = options.arguments.at(0);
+  std::ifstream in(path);
+  if (!in) {
+    err << "vaporctl: cannot read " << path << '\n';
+    return exit_code::usage;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  // Validate here first, for errors located in the user's own file.
+  const auto parsed = config::parse_job_spec(text.str(), path, config::SpecDefaults{});
+  if (!parsed.ok()) {
+    err << config::format_errors(parsed.errors) << '\n';
+    return exit_code::usage;
+  }
+  // Send what the file says (not our defaults), so vapord applies its own.
+  std::string body;
+  try {
+    body = json::serialize(yaml_to_json(YAML::Load(text.str())));
+  } catch (const YAML::Exception& error) {
+    err << path << ": " << error.what() << '\n';
+    return exit_code::usage;
+  }
+  auto response = api.post("/api/v1/jobs", body);
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+  } else {
+    const auto& job = response->body.as_object();
+    out << "submitted job " << field_text(job, "id") << " " << field_text(job, "name") << " ("
+        << response->location << ")\n";
+  }
+  return exit_code::ok;
+}
+
+bool matches(const json::object& job, const std::vector<std::string>& wanted) {
+  if (wanted.empty()) {
+    const auto state = field_text(job, "state");
+    return state == "queued" || state == "running";
+  }
+  for (const auto& name : wanted) {
+    if (name == field_text(job, "name") || name == field_text(job, "id")) return true;
+  }
+  return false;
+}
+
+int command_watch(const client::ApiClient& api, const Options& options, std::ostream& out,
+                  std::ostream& err, const Terminal& terminal) {
+  auto feed = client::FeedConnection::open(api.endpoint());
+  if (!feed) {
+    err << "vaporctl: " << feed.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  auto hello = (*feed)->next();
+  if (!hello) {
+    err << "vaporctl: " << hello.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  ProgressView view;
+  json::array ids;
+  for (const auto& value : hello->at("jobs").as_array()) {
+    const auto& job = value.as_object();
+    if (matches(job, options.arguments)) {
+      view.add_job(job);
+      ids.push_back(job.at("id"));
+    }
+  }
+  for (const auto& name : options.arguments) {
+    bool known = false;
+    for (const auto& [id, job] : view.jobs()) known = known || job.name == name || std::to_string(id) == name;
+    if (!known) {
+      err << "vaporctl: no job '" << name << "'\n";
+      return exit_code::not_found;
+    }
+  }
+  if (view.jobs().empty()) {
+    out << "nothing to watch: no queued or running job\n";
+    return exit_code::ok;
+  }
+  (*feed)->send(json::serialize(json::object{{"type", "subscribe"}, {"job_ids", ids}}));
+
+  std::size_t drawn = 0;
+  auto last_draw = std::chrono::steady_clock::time_point{};
+  const auto draw = [&](bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_draw < std::chrono::milliseconds(100)) return;
+    last_draw = now;
+    if (drawn > 0) out << "\x1b[" << drawn << "A";  // back to the first bar
+    const auto lines = view.render_bars(terminal.width);
+    for (const auto& line : lines) out << "\r\x1b[2K" << line << '\n';
+    drawn = lines.size();
+    out.flush();
+  };
+
+  if (terminal.is_tty) draw(true);
+  while (!view.all_finished()) {
+    auto message = (*feed)->next();
+    if (!message) {
+      if (terminal.is_tty) draw(true);
+      err << "vaporctl: " << message.error().message << '\n';
+      return exit_code::unreachable;
+    }
+    if (!view.apply(*message)) continue;
+    if (terminal.is_tty) {
+      draw(field_text(*message, "type") == "state");
+    } else if (const auto line = view.plain_line(*message); !line.empty()) {
+      out << line << '\n' << std::flush;
+    }
+  }
+  if (terminal.is_tty) draw(true);
+  out << view.summary() << '\n';
+  return view.any_failed() ? exit_code::failed : exit_code::ok;
+}
+
+}  // namespace
+
+int run_vaporctl(std::span<const std::string_view> args, std::ostream& out, std::ostream& err,
+                 const Terminal& terminal) {
+  const auto options = parse_options(args, err);
+  if (!options) {
+    err << usage_text;
+    return exit_code::usage;
+  }
+  if (options->command == "help") {
+    out << usage_text;
+    return exit_code::ok;
+  }
+  const auto endpoint = client::Endpoint::parse(options->url);
+  if (!endpoint) {
+    err << "vaporctl: " << endpoint.error().message << '\n';
+    return exit_code::usage;
+  }
+  const client::ApiClient api(*endpoint, read_token(*options), std::chrono::seconds(10));
+  const auto& command = options->command;
+  const auto needs = [&](std::size_t count) {
+    if (options->arguments.size() == count) return true;
+    err << "vaporctl: '" << command << "' takes " << count
+        << (count == 1 ? " argument" : " arguments") << "\n" << usage_text;
+    return false;
+  };
+  if (command == "jobs") return needs(0) ? command_jobs(api, *options, out, err) : exit_code::usage;
+  if (command == "show") return needs(1) ? command_show(api, *options, out, err) : exit_code::usage;
+  if (command == "events") return needs(1) ? command_events(api, *options, out, err) : exit_code::usage;
+  if (command == "start") return needs(1) ? command_change(api, *options, "start", out, err) : exit_code::usage;
+  if (command == "stop") return needs(1) ? command_change(api, *options, "stop", out, err) : exit_code::usage;
+  if (command == "submit") return needs(1) ? command_submit(api, *options, out, err) : exit_code::usage;
+  if (command == "watch") return command_watch(api, *options, out, err, terminal);
+  err << (command.empty() ? std::string("vaporctl: a command is needed\n")
+                          : "vaporctl: unknown command '" + command + "'\n")
+      << usage_text;
+  return exit_code::usage;
+}
+
+}  // namespace vapor::cli

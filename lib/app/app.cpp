@@ -1,6 +1,7 @@
 #include "app/app.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "app/api_token.hpp"
 #include "app/queue_watcher.hpp"
+#include "app/systemd_notifier.hpp"
 #include "config/queue_file.hpp"
 #include "http/feed_hub.hpp"
 #include "http/router.hpp"
@@ -95,6 +97,8 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
         driver(ioc.get_executor(), scheduler),
         flush_timer(ioc),
         expire_timer(ioc),
+        watchdog_timer(ioc),
+        status_timer(ioc),
         signals(ioc, SIGINT, SIGTERM, SIGHUP),
         watcher(ioc.get_executor(), config.queue, [this] { reload_queue("the file changed"); }),
         server(ioc, server_options(config), router, hub, *this) {
@@ -132,6 +136,12 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
   void reload_queue(std::string_view why);
   void do_flush_timer();
   void do_expire_timer();
+  /// Pets systemd's watchdog from the event loop: a stuck loop stops the pings.
+  void do_watchdog_timer(std::chrono::microseconds period);
+  /// Keeps `systemctl status` current: sends STATUS= when the job counts change.
+  void do_status_timer();
+  /// One line for systemd's STATUS=: "3 running, 2 queued, 10 done (1 failed)" and any trouble.
+  std::string status_text() const;
   bool flush_store();
   void do_signals();
   void shutdown();
@@ -149,9 +159,13 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
   runtime::SchedulerDriver driver;
   asio::steady_timer flush_timer;
   asio::steady_timer expire_timer;
+  asio::steady_timer watchdog_timer;
+  asio::steady_timer status_timer;
   asio::signal_set signals;
   QueueWatcher watcher;
   http::Server server;
+  SystemdNotifier notifier;
+  std::string last_status;  ///< the STATUS= systemd has
   core::JobId next_id = 1;
   std::unordered_set<std::string> unrestorable_names;  ///< in the database, not in the scheduler
   bool last_reload_successful = false;
@@ -384,11 +398,63 @@ void App::Impl::do_expire_timer() {
   });
 }
 
+void App::Impl::do_watchdog_timer(std::chrono::microseconds period) {
+  watchdog_timer.expires_after(period);
+  watchdog_timer.async_wait([this, period](const boost::system::error_code& ec) {
+    if (ec || stopping) return;
+    notifier.watchdog();
+    do_watchdog_timer(period);
+  });
+}
+
+void App::Impl::do_status_timer() {
+  status_timer.expires_after(std::chrono::seconds(2));
+  status_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping) return;
+    if (auto text = status_text(); text != last_status) {
+      notifier.status(text);
+      last_status = std::move(text);
+    }
+    do_status_timer();
+  });
+}
+
+std::string App::Impl::status_text() const {
+  std::size_t queued = 0;
+  std::size_t running = 0;
+  std::size_t done = 0;
+  std::size_t failed = 0;
+  for (const auto& [id, job] : scheduler.jobs()) {
+    switch (job.state) {
+      case core::JobState::queued: ++queued; break;
+      case core::JobState::running: ++running; break;
+      case core::JobState::failed: ++failed; [[fallthrough]];
+      case core::JobState::complete:
+      case core::JobState::stopped: ++done; break;
+    }
+  }
+  std::string text = std::to_string(running) + " running, " + std::to_string(queued) +
+                     " queued, " + std::to_string(done) + " done (" + std::to_string(failed) +
+                     " failed)";
+  if (!queue_loaded) {
+    text += "; queue " + config.queue.string() + " not loaded, see the log";
+  } else if (!last_reload_successful) {
+    text += "; the last queue reload failed, see the log";
+  }
+  if (scheduler.paused()) text += "; jobs paused: the store is behind";
+  if (failed_flushes > 0) text += "; store commits failing";
+  return text;
+}
+
 void App::Impl::do_signals() {
   signals.async_wait([this](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     if (signal_number == SIGHUP) {
+      // systemctl reload waits between RELOADING=1 and READY=1; a failed reload is still over.
+      notifier.reloading("reloading the queue " + config.queue.string());
       reload_queue("SIGHUP");
+      last_status = status_text();
+      notifier.ready(last_status);
       do_signals();
       return;
     }
@@ -401,12 +467,16 @@ void App::Impl::do_signals() {
 void App::Impl::shutdown() {
   if (stopping) return;
   stopping = true;
+  // systemd now gives us TimeoutStopSec (shorter than WatchdogSec) to drain; pings stop here.
+  notifier.stopping("stopping: committing the last batch");
   // Stop producing, then commit what was produced; the loop ends when no work is left.
   driver.cancel();
   server.stop();
   watcher.cancel();
   flush_timer.cancel();
   expire_timer.cancel();
+  watchdog_timer.cancel();
+  status_timer.cancel();
   boost::system::error_code ignored;
   signals.cancel(ignored);
   final_flush_ok = flush_store();
@@ -462,6 +532,14 @@ int App::run() {
   impl.driver.rearm();
   log::notice("vapord running: " + std::to_string(impl.scheduler.jobs().size()) + " jobs, " +
               std::to_string(impl.scheduler.running_count()) + " running");
+  if (impl.notifier.enabled()) {
+    // The port is bound, the store open and the queue loaded (or its errors logged: the daemon
+    // serves anyway, /readyz says 503 and STATUS= says why), so start-up is over.
+    impl.last_status = impl.status_text();
+    impl.notifier.ready(impl.last_status);
+    if (const auto period = impl.notifier.watchdog_period()) impl.do_watchdog_timer(*period);
+    impl.do_status_timer();
+  }
   impl.ioc.run();
   return impl.final_flush_ok ? 0 : 1;
 }

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -50,14 +52,44 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
+namespace {
+
+std::string_view variable_name(std::string_view assignment) {
+  return assignment.substr(0, assignment.find('='));
+}
+
+/// This process's environment with `changes` applied (see ChildProcess).
+std::vector<std::string> child_environment(const std::vector<std::string>& changes) {
+  std::vector<std::string> result;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view assignment(*entry);
+    const bool changed =
+        std::any_of(changes.begin(), changes.end(), [&](const std::string& change) {
+          return variable_name(change) == variable_name(assignment);
+        });
+    if (!changed) result.emplace_back(assignment);
+  }
+  for (const auto& change : changes) {
+    if (change.find('=') != std::string::npos) result.push_back(change);
+  }
+  return result;
+}
+
+}  // namespace
+
 ChildProcess::ChildProcess(const std::filesystem::path& program,
                            const std::vector<std::string>& args,
-                           const std::filesystem::path& log_file) {
+                           const std::filesystem::path& log_file,
+                           const std::vector<std::string>& environment) {
   std::vector<std::string> storage{program.string()};
   storage.insert(storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& arg : storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  auto environment_storage = child_environment(environment);
+  std::vector<char*> envp;
+  for (auto& assignment : environment_storage) envp.push_back(assignment.data());
+  envp.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -65,7 +97,7 @@ ChildProcess::ChildProcess(const std::filesystem::path& program,
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  const int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + program.string() + ": " + std::strerror(rc));
 }

@@ -33,11 +33,14 @@ class TempDir {
 void write_file(const std::filesystem::path& path, const std::string& text);
 [[nodiscard]] std::string read_file(const std::filesystem::path& path);
 
-/// A child process with stdout and stderr sent to a log file.
+/// A child process with stdout and stderr sent to a log file. It inherits this process's
+/// environment; each `NAME=value` in `environment` replaces (or adds) one variable, and a bare
+/// `NAME` removes it.
 class ChildProcess {
  public:
   ChildProcess(const std::filesystem::path& program, const std::vector<std::string>& args,
-               const std::filesystem::path& log_file);
+               const std::filesystem::path& log_file,
+               const std::vector<std::string>& environment = {});
   ~ChildProcess();  ///< SIGKILLs and reaps the child if it is still running
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -1,0 +1,280 @@
+"""Every query of the Grafana dashboard, run against a real Prometheus scraping the real vapord:
+each must return data, the job variable must list the jobs, the state code must name each job's
+real state, and the alert list's filter must let the firing alert through.
+
+Usage: dashboard_queries_test.py VAPORD PROMETHEUS"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+
+import dashboard_model as model  # noqa: E402
+from vapord_harness import Vapord  # noqa: E402
+
+VAPORD = sys.argv.pop(1)
+PROMETHEUS = sys.argv.pop(1)
+
+# Manual starts, so that Prometheus scrapes every job before it changes state. `completes` runs
+# for ~6 s, `crashes` fails after ~4 s, `runs` and `stopped` would run for minutes, and `waits`
+# is never started.
+QUEUE = """jobs:
+  - name: completes
+    epochs: 2
+    steps_per_epoch: 30
+    step_interval: 100ms
+    start: manual
+  - name: crashes
+    epochs: 2
+    steps_per_epoch: 50
+    step_interval: 100ms
+    start: manual
+    faults: {fail_at_step: 40}
+  - name: runs
+    epochs: 5
+    steps_per_epoch: 200
+    step_interval: 200ms
+    start: manual
+  - name: stopped
+    epochs: 5
+    steps_per_epoch: 200
+    step_interval: 200ms
+    start: manual
+  - name: waits
+    epochs: 1
+    start: manual
+"""
+JOB_NAMES = ["completes", "crashes", "runs", "stopped", "waits"]
+STARTED = ["completes", "crashes", "runs", "stopped"]
+
+# Vapor's alert rules, so that the alert list's filter meets the alerts that really fire.
+ALERT_RULES = os.path.join(model.REPO, "config", "prometheus", "vapor-alerts.yml")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Prometheus:
+    """A real Prometheus on a free port of 127.0.0.1, scraping one vapord every second."""
+
+    def __init__(self, binary, vapord_port):
+        self.dir = tempfile.TemporaryDirectory(prefix="vapor-grafana-prometheus-")
+        config = os.path.join(self.dir.name, "prometheus.yml")
+        with open(config, "w") as f:
+            # The scrape job's name is the one config/prometheus/prometheus.yml gives it.
+            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                    f"rule_files: [{ALERT_RULES}]\n"
+                    "scrape_configs:\n"
+                    "  - job_name: vapor\n"
+                    f"    static_configs: [{{targets: ['127.0.0.1:{vapord_port}']}}]\n")
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir.name, "prometheus.log"), "w")
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config}",
+             f"--storage.tsdb.path={os.path.join(self.dir.name, 'data')}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        self.dir.cleanup()
+
+    def api(self, path, **params):
+        query = urllib.parse.urlencode(params, doseq=True)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}?{query}",
+                                    timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr, **params):
+        return self.api("/api/v1/query", query=expr, **params)["result"]
+
+    def ready(self):
+        """Whether Prometheus has scraped vapord; raises if Prometheus exited (a port taken
+        between free_port() and its start, say), with its log."""
+        if self.process.poll() is not None:
+            with open(self.log.name) as f:
+                raise RuntimeError(f"prometheus exited {self.process.returncode}:\n{f.read()}")
+        try:
+            return bool(self.query('up{job="vapor"} == 1'))
+        except OSError:
+            return False
+
+
+def post(daemon, path):
+    request = urllib.request.Request(daemon.url(path), method="POST",
+                                     headers={"Authorization": f"Bearer {daemon.token()}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, response.status
+
+
+def job_states(daemon):
+    return {job["name"]: job["state"] for job in json.loads(daemon.get("/api/v1/jobs")[1])["jobs"]}
+
+
+def parse_matchers(text):
+    """The alert list's label filter, {name op "value", ...}, as (name, op, value) triples."""
+    return re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', text)
+
+
+def matches(labels, matchers):
+    for name, op, value in matchers:
+        actual = labels.get(name, "")
+        pattern = value.replace("\\\\", "\\")
+        if op == "=" and actual != value or op == "!=" and actual == value:
+            return False
+        if op == "=~" and not re.fullmatch(pattern, actual):
+            return False
+        if op == "!~" and re.fullmatch(pattern, actual):
+            return False
+    return True
+
+
+class DashboardQueriesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dashboard = model.load_dashboard()
+        cls.daemon = Vapord(VAPORD, QUEUE).__enter__()
+        cls.prometheus = None
+        try:
+            cls.prometheus = Prometheus(PROMETHEUS, cls.daemon.port)
+            wait_for("Prometheus to scrape vapord", cls.prometheus.ready)
+            cls.start = time.time()
+            for name in STARTED:
+                post(cls.daemon, f"/api/v1/jobs/{name}/start")
+            time.sleep(2)
+            post(cls.daemon, "/api/v1/jobs/stopped/stop")
+            finished = {("completes", "complete"), ("crashes", "failed")}
+            wait_for("completes to complete and crashes to fail",
+                     lambda: finished <= set(job_states(cls.daemon).items()))
+            # A few more scrapes, and a rule evaluation, after the last state change.
+            time.sleep(3)
+            cls.end = time.time()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.prometheus is not None:
+            cls.prometheus.stop()
+        cls.daemon.__exit__(None, None, None)
+
+    def variables(self):
+        return {"job_name": JOB_NAMES, **model.constants(self.dashboard)}
+
+    def test_job_variable_lists_every_job(self):
+        variable = next(v for v in self.dashboard["templating"]["list"] if v["name"] == "job_name")
+        series, label = model.parse_label_values(model.variable_query(variable))
+        # What Grafana asks Prometheus for label_values(series, label).
+        params = {"start": self.start - 60, "end": self.end}
+        if series:
+            params["match[]"] = series
+        values = self.prometheus.api(f"/api/v1/label/{label}/values", **params)
+        self.assertEqual(sorted(values), JOB_NAMES)
+
+    def test_every_query_returns_data(self):
+        variables = self.variables()
+        queries = list(model.queries(self.dashboard))
+        self.assertGreater(len(queries), 10)
+        for query in queries:
+            with self.subTest(where=query.where):
+                expr = model.interpolate(query.expr, variables)
+                if query.instant:
+                    result = self.prometheus.query(expr, time=self.end)
+                else:
+                    result = self.prometheus.api("/api/v1/query_range", query=expr,
+                                                 start=self.start, end=self.end,
+                                                 step=1)["result"]
+                self.assertTrue(result, f"no data for:\n{expr}")
+
+    def test_state_code_names_each_jobs_real_state(self):
+        timeline = next(p for p in model.all_panels(self.dashboard)
+                        if p["type"] == "state-timeline")
+        mapping = timeline["fieldConfig"]["defaults"]["mappings"][0]["options"]
+        expr = model.interpolate(timeline["targets"][0]["expr"], self.variables())
+        shown = {}
+        for series in self.prometheus.query(expr, time=self.end):
+            code = str(int(float(series["value"][1])))
+            shown[series["metric"]["job_name"]] = mapping.get(code, {}).get("text", code)
+        self.assertEqual(shown, {"completes": "complete", "crashes": "failed", "runs": "running",
+                                 "stopped": "stopped", "waits": "queued"})
+        self.assertEqual(shown, job_states(self.daemon))
+
+    def test_loss_curve_has_one_series_per_started_job(self):
+        loss = next(p for p in model.all_panels(self.dashboard) if p["title"] == "Loss")
+        expr = model.interpolate(loss["targets"][0]["expr"], self.variables())
+        result = self.prometheus.api("/api/v1/query_range", query=expr, start=self.start,
+                                     end=self.end, step=1)["result"]
+        self.assertEqual(sorted(s["metric"]["job_name"] for s in result), sorted(STARTED))
+        curve = [float(v) for _, v in next(s for s in result
+                                           if s["metric"]["job_name"] == "completes")["values"]]
+        self.assertGreater(len(set(curve)), 2, "a live curve, not one value")
+
+    def test_failed_annotation_names_the_reason(self):
+        annotation = next(a for a in self.dashboard["annotations"]["list"]
+                          if 'state="failed"' in a["expr"])
+        expr = model.interpolate(annotation["expr"], self.variables())
+        result = self.prometheus.api("/api/v1/query_range", query=expr, start=self.start,
+                                     end=self.end, step=1)["result"]
+        self.assertEqual([(s["metric"]["job_name"], s["metric"]["reason"]) for s in result],
+                         [("crashes", "crashed")])
+
+    def test_alert_list_filter_keeps_the_firing_alert(self):
+        # The alert list reads Prometheus's rules API and keeps the instances its label filter
+        # matches, with the job variable in its regex format.
+        alert_list = next(p for p in model.all_panels(self.dashboard) if p["type"] == "alertlist")
+        label_filter = model.interpolate(alert_list["options"]["alertInstanceLabelFilter"],
+                                         self.variables())
+        matchers = parse_matchers(label_filter)
+        self.assertTrue(matchers, label_filter)
+
+        def job_failed_alerts():
+            groups = self.prometheus.api("/api/v1/rules", type="alert")["groups"]
+            return [alert for group in groups for rule in group["rules"]
+                    for alert in rule["alerts"]
+                    if rule["name"] == "VaporJobFailed" and alert["state"] == "firing"]
+        alerts = wait_for("VaporJobFailed to fire", job_failed_alerts, timeout=10)
+        shown = [(a["labels"]["job_name"], a["labels"]["reason"])
+                 for a in alerts if matches(a["labels"], matchers)]
+        self.assertEqual(shown, [("crashes", "crashed")])
+        # Selecting another job hides it.
+        other = model.interpolate(alert_list["options"]["alertInstanceLabelFilter"],
+                                  {"job_name": ["runs"]})
+        self.assertFalse([a for a in alerts if matches(a["labels"], parse_matchers(other))])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev
 )
-test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml)
+test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml chromium)
 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_packages[@]}")
@@ -20,6 +20,12 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+
+# The live page's chart library comes from npm at build time. Any Node.js with npm will do; take
+# Debian's only when none is installed (another vendor's nodejs package conflicts with npm).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

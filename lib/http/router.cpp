@@ -15,6 +15,7 @@
 
 #include "config/config_error.hpp"
 #include "http/json_codec.hpp"
+#include "http/static_assets.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
 
@@ -26,7 +27,6 @@ using beast_http::field;
 using beast_http::verb;
 
 constexpr std::string_view json_type = "application/json";
-constexpr std::string_view html_type = "text/html; charset=utf-8";
 constexpr std::string_view metrics_type = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view jobs_path = "/api/v1/jobs";
 
@@ -34,23 +34,6 @@ constexpr std::uint64_t default_limit = 200;
 constexpr std::uint64_t max_limit = 10'000;
 constexpr std::uint64_t max_max_points = 10'000;
 
-constexpr std::string_view landing_page = R"(<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Vapor</title></head>
-<body>
-<h1>Vapor</h1>
-<p>A training monitor running simulated jobs.</p>
-<ul>
-<li><a href="/api/v1/jobs">/api/v1/jobs</a>: the jobs, as JSON (also <code>/api/v1/jobs/{id}</code>,
-<code>.../metrics</code> for points, <code>.../events</code> for state changes)</li>
-<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: liveness and readiness</li>
-<li><code>/ws</code>: a WebSocket live feed of points and state changes (JSON text frames; send
-<code>{"type":"subscribe","job_ids":[...],"since_step":N}</code> to narrow it)</li>
-</ul>
-</body>
-</html>
-)";
 
 // ---------------------------------------------------------------------------------------------
 // Targets
@@ -58,6 +41,7 @@ constexpr std::string_view landing_page = R"(<!doctype html>
 /// What a request's path names, before its method is looked at.
 enum class Resource {
   index,
+  asset,
   metrics,
   healthz,
   readyz,
@@ -73,8 +57,9 @@ enum class Resource {
 
 struct Target {
   Resource resource = Resource::unknown;
-  std::string job_ref;     ///< the {id} segment, percent-decoded
-  std::string_view query;  ///< after '?', still encoded
+  std::string job_ref;                ///< the {id} segment, percent-decoded
+  std::string_view query;             ///< after '?', still encoded
+  const StaticAsset* asset = nullptr;  ///< for index and asset
 };
 
 int hex_value(char c) {
@@ -114,6 +99,11 @@ Target parse_target(std::string_view target) {
     target = target.substr(0, question);
   }
   if (target == "/") out.resource = Resource::index;
+  // Only the listed files: "/assets/../x" or an unknown name is not found.
+  if (target == "/" || target.starts_with("/assets/")) {
+    out.asset = find_static_asset(target);
+    if (out.asset != nullptr && out.resource != Resource::index) out.resource = Resource::asset;
+  }
   if (target == "/metrics") out.resource = Resource::metrics;
   if (target == "/healthz") out.resource = Resource::healthz;
   if (target == "/readyz") out.resource = Resource::readyz;
@@ -173,6 +163,7 @@ bool method_allowed(Resource resource, verb method) {
 std::string_view handler_name(Resource resource, verb method) {
   switch (resource) {
     case Resource::index: return "index";
+    case Resource::asset: return "asset";
     case Resource::metrics: return "metrics";
     case Resource::healthz: return "healthz";
     case Resource::readyz: return "readyz";
@@ -376,6 +367,26 @@ std::optional<config::ConfigError> json_syntax_error(std::string_view body) {
 // ---------------------------------------------------------------------------------------------
 // Endpoints
 
+/// A file of the live page; 304 without a body when If-None-Match names its ETag. The page is
+/// revalidated on every load (no-cache), so an upgraded vapord is never paired with a stale app.js.
+Response static_file(const StaticAsset& asset, const Request& request) {
+  Response response;
+  if (etag_matches(field_value(request, field::if_none_match), asset.etag)) {
+    // No Content-Length: on a 304 it would have to be the 200's (RFC 9110, 8.6).
+    response.result(beast_http::status::not_modified);
+    response.version(request.version());
+    response.keep_alive(request.keep_alive());
+  } else {
+    response = make_response(200, asset.content_type, std::string(asset.body), request.version(),
+                             request.keep_alive());
+  }
+  response.set(field::etag, asset.etag);
+  response.set(field::cache_control, "no-cache");
+  response.set("Content-Security-Policy", live_page_csp);
+  response.set("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
 Response list_jobs(const Request& request, RouterContext& context) {
   boost::json::array jobs;
   jobs.reserve(context.scheduler.jobs().size());
@@ -506,8 +517,9 @@ Response change_job(Resource action, const Target& target, const Request& reques
 Response answer(const Target& target, const Request& request, RouterContext& context) {
   switch (target.resource) {
     case Resource::index:
-      return make_response(200, html_type, std::string(landing_page), request.version(),
-                           request.keep_alive());
+    case Resource::asset:
+      if (target.asset != nullptr) return static_file(*target.asset, request);
+      break;
     case Resource::metrics: {
       if (!context.render_metrics) {
         return error(503, "unavailable", "metrics are not available yet", request);

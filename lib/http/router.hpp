@@ -70,7 +70,7 @@ struct RouterContext {
 
 /// A response and the handler name that produced it (the `handler` label of
 /// vapor_http_requests_total: "metrics", "jobs", "job", "points", "events", "submit", "start",
-/// "stop", "healthz", "readyz", "index", "ws", "not_found").
+/// "stop", "healthz", "readyz", "index" (the live page), "asset" (its files), "ws", "not_found").
 struct Routed {
   Response response;
   std::string_view handler;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "core/job_spec.hpp"
 #include "http/access.hpp"
 #include "http/json_codec.hpp"
+#include "http/static_assets.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
@@ -109,6 +111,10 @@ struct Answer {
   [[nodiscard]] unsigned status() const { return response.result_int(); }
   [[nodiscard]] std::string header(field name) const {
     const auto value = response[name];
+    return std::string(value.data(), value.size());
+  }
+  [[nodiscard]] std::string header(std::string_view name) const {
+    const auto value = response[boost::beast::string_view(name.data(), name.size())];
     return std::string(value.data(), value.size());
   }
   [[nodiscard]] const boost::json::object& object() const { return json.as_object(); }
@@ -252,14 +258,153 @@ TEST_F(RouterTest, MetricsAreServedAsPrometheusText) {
   EXPECT_EQ(answer.header(field::content_length), std::to_string(metrics_text_.size()));
 }
 
-TEST_F(RouterTest, LandingPageLinksTheEndpoints) {
+// ---------------------------------------------------------------------------------------------
+// The live page and its assets
+
+TEST_F(RouterTest, LivePageLoadsItsFilesAndRunsNoInlineScript) {
   const Answer answer = send(request(verb::get, "/"), false);
   EXPECT_EQ(answer.status(), 200u);
   EXPECT_EQ(answer.handler, "index");
   EXPECT_EQ(answer.header(field::content_type), "text/html; charset=utf-8");
-  for (const char* link : {"href=\"/metrics\"", "href=\"/api/v1/jobs\"", "href=\"/healthz\"",
-                           "href=\"/readyz\"", "/ws"}) {
-    EXPECT_NE(answer.response.body().find(link), std::string::npos) << link;
+  EXPECT_EQ(answer.header(field::cache_control), "no-cache");
+  EXPECT_EQ(answer.header("Content-Security-Policy"),
+            "default-src 'self'; connect-src 'self' ws: wss:");
+  const std::string& html = answer.response.body();
+  for (const char* needed :
+       {R"(<script src="/assets/uplot.js" defer></script>)",
+        R"(<script src="/assets/app.js" defer></script>)",
+        R"(<link rel="stylesheet" href="/assets/uplot.css">)",
+        R"(<link rel="stylesheet" href="/assets/app.css">)", R"(href="/metrics")",
+        R"(href="/api/v1/jobs")", R"(href="/healthz")", R"(href="/readyz")", "/ws"}) {
+    EXPECT_NE(html.find(needed), std::string::npos) << needed;
+  }
+  // The CSP forbids inline script: every <script> must load a file, and no element may carry an
+  // event handler attribute.
+  for (auto at = html.find("<script"); at != std::string::npos; at = html.find("<script", at + 1)) {
+    EXPECT_EQ(html.compare(at, 13, "<script src=\""), 0) << html.substr(at, 40);
+  }
+  EXPECT_FALSE(std::regex_search(html, std::regex(R"(\son[a-z]+\s*=)"))) << "inline handler";
+}
+
+TEST_F(RouterTest, AssetsAreServedWithTheirTypeValidatorsAndPolicy) {
+  struct Case {
+    const char* path;
+    const char* content_type;
+    const char* contains;
+  };
+  const Case cases[] = {
+      {"/", "text/html; charset=utf-8", "<!doctype html>"},
+      {"/assets/app.js", "text/javascript; charset=utf-8", "new WebSocket("},
+      {"/assets/app.css", "text/css; charset=utf-8", ".badge"},
+      {"/assets/uplot.js", "text/javascript; charset=utf-8", "uPlot"},
+      {"/assets/uplot.css", "text/css; charset=utf-8", ".uplot"},
+  };
+  std::set<std::string> etags;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path);
+    const Answer answer = send(request(verb::get, c.path), false);
+    EXPECT_EQ(answer.status(), 200u);
+    EXPECT_EQ(answer.handler, std::string_view(c.path) == "/" ? "index" : "asset");
+    EXPECT_EQ(answer.header(field::content_type), c.content_type);
+    EXPECT_NE(answer.response.body().find(c.contains), std::string::npos);
+    EXPECT_EQ(answer.header(field::content_length), std::to_string(answer.response.body().size()));
+    EXPECT_EQ(answer.header(field::cache_control), "no-cache");
+    EXPECT_EQ(answer.header("Content-Security-Policy"), live_page_csp);
+    EXPECT_EQ(answer.header("X-Content-Type-Options"), "nosniff");
+    const std::string etag = answer.header(field::etag);
+    EXPECT_TRUE(std::regex_match(etag, std::regex(R"("[0-9a-f]{32}")"))) << etag;
+    etags.insert(etag);
+
+    // A query string does not change what is served.
+    const Answer with_query = send(request(verb::get, std::string(c.path) + "?v=2"), false);
+    EXPECT_EQ(with_query.status(), 200u);
+    EXPECT_EQ(with_query.header(field::etag), etag);
+
+    const Answer head = send(request(verb::head, c.path), false);
+    EXPECT_EQ(head.status(), 200u);
+    EXPECT_TRUE(head.response.body().empty());
+    EXPECT_EQ(head.header(field::content_length), answer.header(field::content_length));
+    EXPECT_EQ(head.header(field::etag), etag);
+  }
+  EXPECT_EQ(etags.size(), std::size(cases)) << "each file has its own ETag";
+}
+
+TEST_F(RouterTest, IfNoneMatchWithTheETagAnswers304WithoutABody) {
+  const std::string etag = send(request(verb::get, "/assets/app.js"), false).header(field::etag);
+  ASSERT_FALSE(etag.empty());
+  struct Case {
+    std::string if_none_match;
+    unsigned status;
+  };
+  const Case cases[] = {
+      {etag, 304},
+      {"W/" + etag, 304},  // If-None-Match compares weakly
+      {R"("0123", )" + etag, 304},
+      {"*", 304},
+      {R"("0123456789abcdef0123456789abcdef")", 200},
+      {etag.substr(1, etag.size() - 2), 200},  // unquoted: not the same entity tag
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.if_none_match);
+    Request conditional = request(verb::get, "/assets/app.js");
+    conditional.set(field::if_none_match, c.if_none_match);
+    const Answer answer = send(conditional, false);
+    EXPECT_EQ(answer.status(), c.status);
+    EXPECT_EQ(answer.header(field::etag), etag);
+    EXPECT_EQ(answer.header(field::cache_control), "no-cache");
+    EXPECT_EQ(answer.header("Content-Security-Policy"), live_page_csp);
+    if (c.status == 304) {
+      EXPECT_TRUE(answer.response.body().empty());
+      // A 304's Content-Length would have to be the 200's; it is left out.
+      EXPECT_EQ(answer.response.find(field::content_length), answer.response.end());
+    } else {
+      EXPECT_FALSE(answer.response.body().empty());
+    }
+  }
+}
+
+TEST_F(RouterTest, UnknownAssetsAndPathTraversalAreNotFound) {
+  for (const char* path :
+       {"/assets/nope.js", "/assets/", "/assets", "/assets/../x", "/assets/../assets/app.js",
+        "/assets/%2e%2e/x", "/assets/..%2fapp.js", "/assets//app.js", "/assets/APP.JS",
+        "/assets/app.js/", "/assets/app.js/..", "/assets/./app.js", "/index.html", "/app.js",
+        "/web/app.js", "//"}) {
+    SCOPED_TRACE(path);
+    const Answer answer = get(path);
+    expect_error(answer, 404, "not_found");
+    EXPECT_EQ(answer.handler, "not_found");
+  }
+  const Answer post_asset = send(post("/assets/app.js"));
+  expect_error(post_asset, 405, "method_not_allowed");
+  EXPECT_EQ(post_asset.header(field::allow), "GET, HEAD");
+  EXPECT_EQ(send(post("/")).header(field::allow), "GET, HEAD");
+}
+
+TEST(StaticAssetsTest, FindsOnlyTheListedPaths) {
+  for (const char* path : {"/", "/assets/app.js", "/assets/app.css", "/assets/uplot.js",
+                           "/assets/uplot.css"}) {
+    const StaticAsset* asset = find_static_asset(path);
+    ASSERT_NE(asset, nullptr) << path;
+    EXPECT_EQ(asset->path, path);
+    EXPECT_FALSE(asset->body.empty()) << path;
+  }
+  EXPECT_EQ(find_static_asset("/assets/../assets/app.js"), nullptr);
+  EXPECT_EQ(find_static_asset(""), nullptr);
+}
+
+TEST(StaticAssetsTest, ETagMatchingFollowsIfNoneMatch) {
+  const std::string_view etag = R"("abc")";
+  struct Case {
+    std::string_view header;
+    bool matches;
+  };
+  const Case cases[] = {
+      {R"("abc")", true},      {R"(W/"abc")", true},   {R"("x", "abc")", true},
+      {R"(  "abc"  ,"x")", true}, {"*", true},          {"", false},
+      {R"("abcd")", false},    {"abc", false},         {R"("x",,"y")", false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(etag_matches(c.header, etag), c.matches) << c.header;
   }
 }
 

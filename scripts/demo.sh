@@ -8,5 +8,6 @@ cmake --preset release >/dev/null
 cmake --build --preset release --target vapord
 
 mkdir -p var/demo
-echo "vapord: demo queue config/demo/jobs.yaml, database var/demo/vapor.db; Ctrl-C to stop."
+echo "vapord: demo queue config/demo/jobs.yaml, database var/demo/vapor.db."
+echo "Live page: http://127.0.0.1:9786/  (token for Start/Stop: var/demo/api-token). Ctrl-C to stop."
 exec build/release/daemon/vapord --config config/demo/vapord.yaml "$@"

@@ -496,6 +496,7 @@ Result<std::unique_ptr<App>> App::create(const config::DaemonConfig& config,
   options.path = config.database;
   options.synchronous = to_store(config.store.synchronous);
   options.busy_timeout = config.store.busy_timeout;
+  options.cache_bytes = config.store.cache_bytes;
   options.max_pending_rows = config.store.max_pending_rows;
   auto opened = store::SqliteJobStore::open(options);
   if (!opened) return opened.error();

@@ -30,7 +30,7 @@ constexpr std::string_view top_level_keys[] = {"listen",          "database",  "
 constexpr std::string_view scheduler_keys[] = {"max_concurrent", "step_interval", "stall_timeout",
                                                "max_jobs"};
 constexpr std::string_view store_keys[] = {"flush_interval", "synchronous", "busy_timeout",
-                                           "max_pending_rows"};
+                                           "max_pending_rows", "cache_bytes"};
 constexpr std::string_view metrics_keys[] = {"finished_job_ttl"};
 constexpr std::string_view api_keys[] = {"token_file",     "allowed_origins",  "allowed_hosts",
                                          "max_body_bytes", "max_header_bytes", "read_timeout",
@@ -186,6 +186,8 @@ class DaemonConfigReader {
     }
     read_duration(fields, "busy_timeout", {0ms, 1h}, store.busy_timeout);
     read_size(fields, "max_pending_rows", IntegerRange{1, 100'000'000, ""}, store.max_pending_rows);
+    read_size(fields, "cache_bytes", IntegerRange{1024 * 1024, 64 * one_gibibyte, ""},
+              store.cache_bytes);
   }
 
   void read_metrics(const MapFields& fields) {

@@ -39,6 +39,9 @@ struct DaemonConfig {
     SynchronousMode synchronous = SynchronousMode::normal;
     std::chrono::milliseconds busy_timeout{5000};
     std::size_t max_pending_rows = 1'000'000;  ///< beyond this, jobs pause until a flush succeeds
+    /// SQLite page cache. Points of many jobs land on different B-tree leaves; a cache that
+    /// holds them keeps a commit from re-reading and re-writing pages it just touched.
+    std::size_t cache_bytes = 64 * 1024 * 1024;
 
     bool operator==(const Store&) const = default;
   } store;

@@ -71,6 +71,7 @@ class WebSocketSession final : public Connection,
           asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
     }
     ws_.text(true);
+    ws_.auto_fragment(false);  // one frame per message, however large (the hello lists every job)
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
       self->on_accept(ec);
     });

@@ -429,6 +429,11 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions&
   }
   if (auto set = db.exec(synchronous_pragma(options.synchronous)); !set) return set.error();
   if (auto set = db.exec("PRAGMA foreign_keys = ON"); !set) return set.error();
+  // A negative cache_size is in KiB.
+  const auto cache_kib = std::max<std::size_t>(options.cache_bytes / 1024, 64);
+  if (auto set = db.exec("PRAGMA cache_size = -" + std::to_string(cache_kib)); !set) {
+    return set.error();
+  }
 
   if (auto migrated = migrate_schema(db, current_schema_version); !migrated) {
     return migrated.error();

@@ -24,6 +24,7 @@ struct StoreOptions {
   Synchronous synchronous = Synchronous::normal;
   std::chrono::milliseconds busy_timeout{5000};
   std::size_t max_pending_rows = 1'000'000;
+  std::size_t cache_bytes = 64 * 1024 * 1024;  ///< SQLite page cache (PRAGMA cache_size)
 };
 
 /// A job row as stored: the spec is kept as the JSON text the caller gave.

@@ -29,7 +29,8 @@
 # Usage: bench/network_bench.sh [--seconds S] [--feed-intervals "10ms 100ms"]
 #                               [--subscribers "100 1000"] [--build-dir DIR] [--keep]
 # Servers run on CPU 0 and load generators on CPU 1 (taskset) when nproc >= 2. Everything listens
-# on 127.0.0.1; every load run is bounded (connect + warm-up + S seconds, S = 10 by default).
+# on 127.0.0.1; every load run is bounded: wrk S seconds; WebSocket: connect (at most 15 s) +
+# 2 s warm-up + S seconds (S = 10 by default). The whole script takes about 3 minutes.
 
 set -euo pipefail
 
@@ -113,7 +114,7 @@ cleanup() {
   done
   for pid in "${started_pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
   if (( keep )); then say "kept $work"; else rm -rf "$work"; fi
 }
@@ -135,6 +136,11 @@ stop_pid() {
   fi
   for other in "${started_pids[@]}"; do [[ "$other" == "$pid" ]] || kept+=("$other"); done
   started_pids=("${kept[@]}")
+}
+
+# Peak resident memory of process PID, in MiB.
+peak_rss_mib() {
+  awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"
 }
 
 free_port() {
@@ -200,17 +206,31 @@ cpu_seconds_of() {
   awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
 }
 
+# "busy total" jiffies of every CPU, one line each (busy excludes idle and iowait).
+cpu_jiffies() {
+  awk '/^cpu[0-9]/ {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+
+# Busy share of each CPU between two cpu_jiffies snapshots, comma-separated.
+cpu_busy_between() {
+  paste -d' ' <(echo "$1") <(echo "$2") |
+    awk '{printf "%s%.2f", (NR > 1 ? "," : ""), ($4 - $2 > 0 ? ($3 - $1) / ($4 - $2) : 0)} END {print ""}'
+}
+
 # wrk_run NAME URL SERVER_PID: keep-alive, 1 thread, 16 connections; writes NAME.wrk and prints
-# "requests_per_second p99_ms errors server_cpu_ratio wrk_cpu_ratio".
+# "requests_per_second p99_ms errors server_cpu_ratio wrk_cpu_ratio cpu_busy_list".
 wrk_run() {
-  local name=$1 url=$2 server_pid=$3 cpu_before cpu_after
+  local name=$1 url=$2 server_pid=$3 cpu_before cpu_after jiffies_before jiffies_after
+  jiffies_before=$(cpu_jiffies)
   cpu_before=$(cpu_seconds_of "$server_pid")
   # `times` after wrk: its second line is the CPU time of the shell's children (wrk).
   "${pin_load[@]}" timeout $((run_seconds + 15)) bash -c \
     'wrk -t1 -c16 -d"$1s" --timeout 5s --latency "$2"; times' _ "$run_seconds" "$url" \
     >"$work/$name.wrk" 2>&1 || true
   cpu_after=$(cpu_seconds_of "$server_pid")
-  awk -v seconds="$run_seconds" -v server_cpu="$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {print b - a}')" '
+  jiffies_after=$(cpu_jiffies)
+  awk -v busy="$(cpu_busy_between "$jiffies_before" "$jiffies_after")" -v seconds="$run_seconds" \
+      -v server_cpu="$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {print b - a}')" '
     function ms(v) {
       if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000;
       if (v ~ /s$/) return v * 1000; return v
@@ -222,8 +242,8 @@ wrk_run() {
     /Socket errors/ {gsub(/,/, ""); errors += $4 + $6 + $8 + $10}
     /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ {times_line++; if (times_line == 2) wrk_cpu = secs($1) + secs($2)}
     END {
-      printf "%s %s %d %.2f %.2f\n", (rps == "" ? 0 : rps), (p99 == "" ? -1 : p99), errors,
-             server_cpu / seconds, wrk_cpu / seconds
+      printf "%s %s %d %.2f %.2f %s\n", (rps == "" ? 0 : rps), (p99 == "" ? -1 : p99), errors,
+             server_cpu / seconds, wrk_cpu / seconds, busy
     }
   ' "$work/$name.wrk"
 }
@@ -234,6 +254,7 @@ record() { printf '%s=%s\n' "$1" "$2" >>"$results"; }
 
 say "work folder $work; $pinning; ${run_seconds}s per load run"
 record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+record vapord_version "$("$vapord" --version 2>&1 | head -1)"
 
 # --- 1 and 2: /metrics, /api/v1/jobs, /healthz -------------------------------------------------
 say "HTTP: starting vapord with $jobs jobs stepping every $metrics_interval"
@@ -247,25 +268,26 @@ record metrics_series "$(grep -c '^vapor_' "$work/vapord-metrics.txt")"
 record metrics_bytes "$(wc -c <"$work/vapord-metrics.txt")"
 
 say "HTTP: wrk GET /metrics on vapord (jobs stepping)"
-read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-metrics "http://127.0.0.1:$http_port/metrics" "$http_pid")
+read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-metrics "http://127.0.0.1:$http_port/metrics" "$http_pid")
 record vapord_metrics_rps "$rps"; record vapord_metrics_p99 "$p99"; record vapord_metrics_errors "$errors"
-record vapord_metrics_cpu "$server_cpu"; record vapord_metrics_wrk_cpu "$wrk_cpu"
+record vapord_metrics_cpu "$server_cpu"; record vapord_metrics_wrk_cpu "$wrk_cpu"; record vapord_metrics_busy "$busy"
 
 say "HTTP: wrk GET /api/v1/jobs on vapord"
-read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
+read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
 record jobs_rps "$rps"; record jobs_p99 "$p99"; record jobs_errors "$errors"
-record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"
+record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"; record jobs_busy "$busy"
 record jobs_bytes "$(curl -sf "http://127.0.0.1:$http_port/api/v1/jobs" | wc -c)"
 
 say "HTTP: wrk GET /healthz on vapord"
-read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
+read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
 record healthz_rps "$rps"; record healthz_p99 "$p99"; record healthz_errors "$errors"
-record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"
+record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"; record healthz_busy "$busy"
 
 commit_stats=$(curl -sf "http://127.0.0.1:$http_port/metrics" |
   awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2}
        END {printf "%d %.0f", c, (c ? s / c * 1000 : 0)}')
 record http_commits "${commit_stats% *}"; record http_commit_mean_ms "${commit_stats#* }"
+record http_rss "$(peak_rss_mib "$http_pid")"
 stop_pid "$http_pid"; record http_exit "$stopped_status"
 record http_complaints "$(vapord_complaints "$work/http/vapord.log" | tr '\n' '|')"
 
@@ -302,9 +324,9 @@ record gateway_series "$(grep -c '^vapor_' "$work/gateway-metrics.txt")"
 record gateway_bytes "$(wc -c <"$work/gateway-metrics.txt")"
 
 say "HTTP: wrk GET /metrics on prometheus-pushgateway"
-read -r rps p99 errors server_cpu wrk_cpu < <(wrk_run gateway-metrics "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
+read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run gateway-metrics "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
 record gateway_metrics_rps "$rps"; record gateway_metrics_p99 "$p99"; record gateway_metrics_errors "$errors"
-record gateway_metrics_cpu "$server_cpu"; record gateway_metrics_wrk_cpu "$wrk_cpu"
+record gateway_metrics_cpu "$server_cpu"; record gateway_metrics_wrk_cpu "$wrk_cpu"; record gateway_metrics_busy "$busy"
 stop_pid "$gateway_pid"
 
 # --- 3: WebSocket fan-out --------------------------------------------------------------------
@@ -317,27 +339,34 @@ async def main():
                                   compression=None, open_timeout=10) as ws:
         hello = await ws.recv()
         sizes = []
-        while len(sizes) < 2000:
-            message = await ws.recv()
-            if '"type":"point"' in message:
-                sizes.append(len(message))
-        print(len(hello), round(sum(sizes) / len(sizes)), flush=True)
+        try:
+            while len(sizes) < 2000:
+                message = await ws.recv()
+                if '"type":"point"' in message:
+                    sizes.append(len(message))
+        except websockets.ConnectionClosed:
+            pass  # closed as a slow consumer: what was read is enough
+        print(len(hello), round(sum(sizes) / max(1, len(sizes))), flush=True)
         os._exit(0)  # no close handshake: vapord may have a long queue in front of it
 asyncio.run(asyncio.wait_for(main(), 20))
 EOF
 }
 
 run_client() {  # run_client NAME PORT CONNECTIONS SERVER_PID
-  "${pin_load[@]}" timeout 60 "$client" --port "$2" --connections "$3" \
-    --warmup-seconds "$warmup_seconds" --seconds "$run_seconds" --connect-timeout-seconds 20 \
+  "${pin_load[@]}" timeout 45 "$client" --port "$2" --connections "$3" \
+    --warmup-seconds "$warmup_seconds" --seconds "$run_seconds" --connect-timeout-seconds 15 \
     --server-pid "$4" >"$work/$1.json" 2>"$work/$1.err" || true
   [[ -s "$work/$1.json" ]] || echo '{}' >"$work/$1.json"
 }
 
 hello_bytes=""
+cases=()
 for interval in $feed_intervals; do
-for n in $subscribers; do
-  key="${interval}_$n"
+  for n in $subscribers; do cases+=("${interval}_$n"); done
+done
+for key in "${cases[@]}"; do
+  interval=${key%_*}
+  n=${key#*_}
   say "WS: vapord, $jobs jobs every $interval, $n subscribers"
   start_vapord "$work/ws-$key" "$interval"
   sleep 2  # into steady state: a few store commits behind it
@@ -354,6 +383,7 @@ for n in $subscribers; do
   record "vapord_ws_${key}_disconnects" \
     "$(grep '^vapor_websocket_disconnects_total' "$work/ws-$key/after.txt" | sed 's/vapor_websocket_disconnects_total//' | tr '\n' ' ')"
   record "vapord_ws_${key}_commit_mean_ms" "$(awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2} END {printf "%.0f", (c ? s / c * 1000 : 0)}' "$work/ws-$key/after.txt")"
+  record "vapord_ws_${key}_rss" "$(peak_rss_mib "$vapord_pid")"
   stop_pid "$vapord_pid"; record "vapord_ws_${key}_exit" "$stopped_status"
   record "vapord_ws_${key}_complaints" "$(vapord_complaints "$work/ws-$key/vapord.log" | tr '\n' '|')"
 
@@ -371,8 +401,8 @@ for n in $subscribers; do
   done
   [[ -n "$peer_port" ]] || die "ws_broadcast_peer.py did not start: $(tail -5 "$work/peer-$key.log")"
   run_client "peer-ws-$key" "$peer_port" "$n" "$peer_pid"
+  record "peer_ws_${key}_rss" "$(peak_rss_mib "$peer_pid")"
   stop_pid "$peer_pid"
-done
 done
 
 # --- the table -------------------------------------------------------------------------------
@@ -417,8 +447,12 @@ def row(case, vapord, peer, ratio_text="", goal="", limit=""):
 
 vm, gm = num("vapord_metrics_rps"), num("gateway_metrics_rps")
 x = ratio(vm, gm)
-def cpus(server_key, wrk_key, server="srv"):
-    return f"{server} {num(server_key) * 100:.0f}% wrk {num(wrk_key) * 100:.0f}%"
+def busy_text(values):
+    return "/".join(f"{float(v) * 100:.0f}" for v in values if v != "") + "%"
+
+def cpus(server_key, wrk_key):
+    return (f"srv {num(server_key) * 100:.0f}% wrk {num(wrk_key) * 100:.0f}%, cores "
+            + busy_text(r.get(server_key.replace("_cpu", "_busy"), "").split(",")))
 
 row(f"/metrics req/s ({jobs} jobs stepping; {int(num('metrics_series')):,} series)",
     fmt(vm), f"{fmt(gm)} pushgateway", f"{x:.2f}x", f">= 2x {verdict(x, 2)}",
@@ -442,7 +476,8 @@ for interval, n in cases:
     x = ratio(vd, pd)
     def limit(m):
         return (f"srv {m.get('server_cpu_ratio', -1) * 100:.0f}% cli "
-                f"{m.get('client_cpu_ratio', -1) * 100:.0f}% unread "
+                f"{m.get('client_cpu_ratio', -1) * 100:.0f}%, cores "
+                f"{busy_text(m.get('cpu_busy', []))}, unread "
                 f"{m.get('client_unread_mean_bytes', 0) / 1024:,.0f}K")
     due = int(jobs) * 1000 / float(interval.rstrip("ms"))
     row(f"WS {n} subs, {jobs} jobs/{interval} ({due:,.0f} pts/s): deliveries/s", fmt(vd),
@@ -450,8 +485,8 @@ for interval, n in cases:
     row("  p99 step-to-client latency", ms(v.get("latency_p99_ms", -1)),
         ms(p.get("latency_p99_ms", -1)), "", "", "python " + limit(p))
     def kept(m):
-        return f"{m.get('connected_at_end', 0)}/{n}"
-    row("  subscribers connected at end of window", kept(v), kept(p))
+        return f"{m.get('connected_at_start', 0)} -> {m.get('connected_at_end', 0)} of {n}"
+    row("  subscribers connected, window start -> end", kept(v), kept(p))
     def before_cut(m):
         if not m:
             return "no result"
@@ -473,9 +508,12 @@ def line(cells):
 print()
 print(f"Vapor network benchmark: {os.cpu_count()} CPUs, {pinning}; {seconds} s per load run; "
       f"WS points ~{num('point_bytes'):.0f} B, hello {num('hello_bytes') / 1024:,.0f} KiB")
+print(f"{r.get('vapord_version', 'vapord ?')}; ", end="")
 print(f"load average before {r.get('load_before', '?')}, after {r.get('load_after', '?')} "
-      f"(anything above ~2 means other work shared these CPUs); limit: CPU of server and load "
-      f"generator over the window, bytes left unread in the client's sockets")
+      f"(anything above ~2 means other work shared these CPUs)")
+print("limit: CPU used over the window by the server (srv) and the load generator (wrk, cli); how "
+      "busy each core was (all processes: more than srv/cli means other work shared it); bytes "
+      "left unread in the client's sockets (mean of 100 ms samples)")
 print(line(("case", "vapord", "peer", "ratio", "goal", "limit")))
 print(line(tuple("-" * w for w in widths)))
 for cells in rows:
@@ -490,7 +528,10 @@ for key, label in [("http", "HTTP run"), *[(f"ws_{i}_{n}", f"WS {n} subs {i}") f
     exit_key = "http_exit" if key == "http" else f"vapord_{key}_exit"
     complaints_key = "http_complaints" if key == "http" else f"vapord_{key}_complaints"
     commit_key = "http_commit_mean_ms" if key == "http" else f"vapord_{key}_commit_mean_ms"
-    note = f"vapord {label}: exit {r.get(exit_key, '?')}, store commit mean {r.get(commit_key, '?')} ms"
+    rss_key = "http_rss" if key == "http" else f"vapord_{key}_rss"
+    note = (f"vapord {label}: exit {r.get(exit_key, '?')}, peak RSS {r.get(rss_key, '?')} MiB"
+            + ("" if key == "http" else f" (python peer {r.get(f'peer_{key}_rss', '?')} MiB)")
+            + f", store commit mean {r.get(commit_key, '?')} ms")
     if key != "http":
         note += f", disconnects {r.get(f'vapord_{key}_disconnects', '').strip() or 'none'}"
     if r.get(complaints_key):

@@ -6,7 +6,8 @@
 // One thread, one io_context: the benchmark pins it to a core of its own. To tell whether the
 // client or the server was the limit it reports its own CPU use over the window, the server's
 // (--server-pid), and how many bytes sat unread in its sockets' kernel receive queues (sampled
-// every 100 ms): a client that keeps up leaves next to nothing there.
+// every 100 ms): a client that keeps up leaves next to nothing there. It also reports how busy
+// each CPU was over the window (all processes), which shows when other work shared the cores.
 //
 // A server may close clients it thinks are too slow (vapord's 1008 "send queue full"), so the
 // client also reports the rate and latency from "all connected" until the first close.
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -30,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -145,6 +148,28 @@ double process_cpu_seconds(int pid) {
     return -1;
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// Busy and total jiffies of every CPU (cpu0, cpu1, ...) from /proc/stat; busy excludes idle and
+/// iowait. Shows whether other processes shared the cores during the window.
+std::vector<std::pair<double, double>> cpu_jiffies() {
+  std::vector<std::pair<double, double>> out;
+  std::FILE* file = std::fopen("/proc/stat", "r");
+  if (file == nullptr) return out;
+  char line[512];
+  while (std::fgets(line, sizeof line, file) != nullptr) {
+    if (std::strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9') continue;
+    unsigned long long field[8] = {};
+    if (std::sscanf(line, "%*s %llu %llu %llu %llu %llu %llu %llu %llu", &field[0], &field[1],
+                    &field[2], &field[3], &field[4], &field[5], &field[6], &field[7]) < 5) {
+      continue;
+    }
+    double total = 0;
+    for (const auto value : field) total += static_cast<double>(value);
+    out.emplace_back(total - static_cast<double>(field[3] + field[4]), total);
+  }
+  std::fclose(file);
+  return out;
 }
 
 /// What every connection adds to.
@@ -405,6 +430,7 @@ int main(int argc, char** argv) {
   backlog.start();
   const std::size_t connected_at_start = totals.connected;
   totals.measuring = true;
+  const auto cpus_before = cpu_jiffies();
   const double cpu_before = own_cpu_seconds();
   const double server_cpu_before =
       options.server_pid > 0 ? process_cpu_seconds(options.server_pid) : -1;
@@ -415,6 +441,16 @@ int main(int argc, char** argv) {
   backlog.stop();
   const double window = std::chrono::duration<double>(window_ended - window_began).count();
   const double cpu_used = own_cpu_seconds() - cpu_before;
+  const auto cpus_after = cpu_jiffies();
+  std::string cpu_busy;
+  for (std::size_t i = 0; i < cpus_before.size() && i < cpus_after.size(); ++i) {
+    const double total = cpus_after[i].second - cpus_before[i].second;
+    const double busy = cpus_after[i].first - cpus_before[i].first;
+    if (!cpu_busy.empty()) cpu_busy += ",";
+    char text[16];
+    std::snprintf(text, sizeof text, "%.2f", total > 0 ? busy / total : 0.0);
+    cpu_busy += text;
+  }
   const double server_cpu_after =
       options.server_pid > 0 ? process_cpu_seconds(options.server_pid) : -1;
   const double server_cpu_ratio = server_cpu_before < 0 || server_cpu_after < 0
@@ -455,7 +491,7 @@ int main(int argc, char** argv) {
       "\"before_cut_deliveries_per_second\":%.0f,\"before_cut_latency_p99_ms\":%.1f,"
       "\"client_cpu_ratio\":%.2f,\"server_cpu_ratio\":%.2f,"
       "\"client_unread_mean_bytes\":%.0f,\"client_unread_max_bytes\":%zu,"
-      "\"close_reasons\":{%s}}\n",
+      "\"cpu_busy\":[%s],\"close_reasons\":{%s}}\n",
       options.connections, connected_after_connect, connected_at_start, totals.connected,
       totals.failed, totals.closed_before_window, totals.closed_during_window, connect_seconds,
       window, u64(totals.messages), u64(totals.points), u64(totals.bytes),
@@ -470,7 +506,7 @@ int main(int argc, char** argv) {
       before_cut_seconds > 0 ? static_cast<double>(totals.before_cut_messages) / before_cut_seconds
                              : 0.0,
       totals.before_cut_latency.quantile_ms(0.99), cpu_used / window, server_cpu_ratio,
-      backlog.mean_bytes(), backlog.max_bytes(), reasons.c_str());
+      backlog.mean_bytes(), backlog.max_bytes(), cpu_busy.c_str(), reasons.c_str());
   std::fflush(stdout);
   // Leave without closing handshakes: the server sees resets, as at the end of any load test.
   std::_Exit(0);

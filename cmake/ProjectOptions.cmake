@@ -6,10 +6,15 @@ target_compile_options(vapor_warnings INTERFACE
   $<$<BOOL:${VAPOR_WARNINGS_AS_ERRORS}>:-Werror>)
 
 add_library(vapor_sanitizers INTERFACE)
-if(VAPOR_SANITIZE)
+if(VAPOR_SANITIZE OR VAPOR_FUZZ)
   target_compile_options(vapor_sanitizers INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(vapor_sanitizers INTERFACE -fsanitize=address,undefined)
+endif()
+# For libFuzzer (clang): coverage instrumentation in every library, no libFuzzer main; the fuzz
+# targets themselves add -fsanitize=fuzzer (fuzz/CMakeLists.txt).
+if(VAPOR_FUZZ)
+  target_compile_options(vapor_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
 add_library(vapor_options INTERFACE)

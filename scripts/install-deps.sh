@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev
 )
-test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml chromium)
+test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml chromium clang libclang-rt-14-dev llvm)
 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_packages[@]}")

@@ -14,3 +14,4 @@ for preset in dev asan; do
   echo "== $preset: test"
   ctest --preset "$preset" -j "$jobs"
 done
+fuzz/run.sh --seconds 20 --jobs "$jobs"  # libFuzzer targets, 20 s each on a copy of fuzz/corpus/

@@ -447,6 +447,13 @@ TEST_F(RouterTest, ResponseVersionAndKeepAliveFollowTheRequest) {
   EXPECT_EQ(error.response.version(), 11u);
 }
 
+TEST_F(RouterTest, ErrorsEchoingInvalidUtf8StayValidJson) {
+  // The 404 names the path; a byte that is not UTF-8 must not make the body invalid JSON.
+  const Answer answer = get("/api/v1/jobs/2/metri\x90s");
+  expect_error(answer, 404, "not_found");
+  EXPECT_NE(answer.response.body().find("\xEF\xBF\xBD"), std::string::npos);
+}
+
 TEST_F(RouterTest, UnknownPathsAndWrongMethods) {
   struct Case {
     verb method;

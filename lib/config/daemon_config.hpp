@@ -37,7 +37,9 @@ struct DaemonConfig {
   struct Store {
     std::chrono::milliseconds flush_interval{1000};
     SynchronousMode synchronous = SynchronousMode::normal;
-    std::chrono::milliseconds busy_timeout{5000};
+    /// How long a commit waits for another writer's lock. Short: the wait blocks the event
+    /// loop, and the rows stay buffered for the next flush anyway.
+    std::chrono::milliseconds busy_timeout{250};
     std::size_t max_pending_rows = 1'000'000;  ///< beyond this, jobs pause until a flush succeeds
     /// SQLite page cache. Points of many jobs land on different B-tree leaves; a cache that
     /// holds them keeps a commit from re-reading and re-writing pages it just touched.

@@ -155,7 +155,8 @@ void Scheduler::advance() {
   if (paused_) return;
   const auto now = clock_.now();
   const auto wall_now = clock_.wall_now();
-  while (!wakes_.empty() && wakes_.top().at <= now) {
+  std::size_t taken = 0;
+  while (!wakes_.empty() && wakes_.top().at <= now && taken < options_.max_steps_per_advance) {
     const Wake wake = wakes_.top();
     wakes_.pop();
     auto it = jobs_.find(wake.id);
@@ -164,6 +165,7 @@ void Scheduler::advance() {
     // Skip wake-ups made stale by a later reschedule, a stop or a finish.
     if (job.state != JobState::running || wake.generation != job.wake_generation) continue;
     take_step(job, wake.at, now, wall_now);
+    ++taken;
   }
 }
 

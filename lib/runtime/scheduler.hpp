@@ -25,6 +25,10 @@ struct SchedulerOptions {
   std::size_t max_concurrent = 4;
   std::chrono::milliseconds stall_timeout{60'000};
   std::size_t max_jobs = 10'000;
+  /// Steps (and checks) taken per `advance()` at most, so that a backlog (more steps due than
+  /// the CPU can take) never holds the event loop: the driver re-arms at once and signals and
+  /// sockets are served between batches.
+  std::size_t max_steps_per_advance = 4096;
 };
 
 /// A job as the scheduler holds it; read-only to everyone else.
@@ -102,7 +106,8 @@ class Scheduler {
   /// A user's stop: a queued or running job becomes `stopped`.
   Result<void> stop(core::JobId id);
 
-  /// Takes every step and check that is due by now.
+  /// Takes the steps and checks due by now, at most `max_steps_per_advance` of them; when more
+  /// are due, `next_deadline()` is already past and the caller simply calls again.
   void advance();
   /// When `advance()` next has work to do; nothing when no job is running.
   [[nodiscard]] std::optional<SteadyTime> next_deadline();

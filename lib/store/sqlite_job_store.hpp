@@ -22,7 +22,7 @@ enum class Synchronous { off, normal, full, extra };
 struct StoreOptions {
   std::filesystem::path path;  ///< a file path, or ":memory:"
   Synchronous synchronous = Synchronous::normal;
-  std::chrono::milliseconds busy_timeout{5000};
+  std::chrono::milliseconds busy_timeout{250};
   std::size_t max_pending_rows = 1'000'000;
   std::size_t cache_bytes = 64 * 1024 * 1024;  ///< SQLite page cache (PRAGMA cache_size)
 };

@@ -369,6 +369,26 @@ TEST_F(SchedulerTest, RestoreNeverRunsMoreThanMaxConcurrent) {
   EXPECT_EQ(state(1), JobState::complete);
 }
 
+class BatchedSchedulerTest : public SchedulerTest {
+ protected:
+  BatchedSchedulerTest() : SchedulerTest(SchedulerOptions{100, seconds(5), 100, 50}) {}
+};
+
+TEST_F(BatchedSchedulerTest, ABacklogIsTakenInBoundedBatchesWithoutLosingSteps) {
+  for (core::JobId id = 1; id <= 20; ++id) add(id, spec("job" + std::to_string(id), 40));
+  clock_.advance(milliseconds(900));  // 20 jobs x 9 steps due at once: 180 steps
+  scheduler_.advance();
+  EXPECT_EQ(recorder_.steps.size(), 50u) << "one call takes one batch";
+  ASSERT_TRUE(scheduler_.next_deadline());
+  EXPECT_LE(*scheduler_.next_deadline(), clock_.now()) << "the rest is due at once";
+  run_until_idle();
+  for (core::JobId id = 1; id <= 20; ++id) {
+    const auto steps = recorder_.steps_of(id);
+    ASSERT_EQ(steps.size(), 40u) << id;
+    for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1);
+  }
+}
+
 class SmallSchedulerTest : public SchedulerTest {
  protected:
   SmallSchedulerTest() : SchedulerTest(SchedulerOptions{2, seconds(5), 3}) {}

@@ -144,6 +144,22 @@ int report_status(const client::ApiResponse& response, std::ostream& err) {
   }
 }
 
+/// Settles an answer that needs no table: prints why it failed and returns its exit code, or
+/// with --output json prints vapord's JSON and returns ok. Nothing means "print it as a table".
+std::optional<int> finish(const Result<client::ApiResponse>& response, const Options& options,
+                          std::ostream& out, std::ostream& err) {
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    return exit_code::unreachable;
+  }
+  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
+  if (options.json_output) {
+    out << json::serialize(response->body) << '\n';
+    return exit_code::ok;
+  }
+  return std::nullopt;
+}
+
 std::string field_text(const json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);
   if (value == nullptr || value->is_null()) {
@@ -196,15 +212,7 @@ std::string progress_text(const json::object& job) {
 int command_jobs(const client::ApiClient& api, const Options& options, std::ostream& out,
                  std::ostream& err) {
   auto response = api.get("/api/v1/jobs");
-  if (!response) {
-    err << "vaporctl: " << response.error().message << '\n';
-    return exit_code::unreachable;
-  }
-  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
-  if (options.json_output) {
-    out << json::serialize(response->body) << '\n';
-    return exit_code::ok;
-  }
+  if (const auto done = finish(response, options, out, err)) return *done;
   std::vector<std::vector<std::string>> rows{
       {"ID", "NAME", "STATE", "PROGRESS", "EPOCH", "STEP", "LOSS", "ACCURACY", "ETA"}};
   for (const auto& value : response->body.at("jobs").as_array()) {
@@ -223,15 +231,7 @@ int command_jobs(const client::ApiClient& api, const Options& options, std::ostr
 int command_show(const client::ApiClient& api, const Options& options, std::ostream& out,
                  std::ostream& err) {
   auto response = api.get("/api/v1/jobs/" + options.arguments.at(0));
-  if (!response) {
-    err << "vaporctl: " << response.error().message << '\n';
-    return exit_code::unreachable;
-  }
-  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
-  if (options.json_output) {
-    out << json::serialize(response->body) << '\n';
-    return exit_code::ok;
-  }
+  if (const auto done = finish(response, options, out, err)) return *done;
   const auto& job = response->body.as_object();
   std::vector<std::vector<std::string>> rows;
   for (const char* key : {"id", "name", "model", "state", "reason", "epoch", "epochs", "step",
@@ -248,15 +248,7 @@ int command_show(const client::ApiClient& api, const Options& options, std::ostr
 int command_events(const client::ApiClient& api, const Options& options, std::ostream& out,
                    std::ostream& err) {
   auto response = api.get("/api/v1/jobs/" + options.arguments.at(0) + "/events");
-  if (!response) {
-    err << "vaporctl: " << response.error().message << '\n';
-    return exit_code::unreachable;
-  }
-  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
-  if (options.json_output) {
-    out << json::serialize(response->body) << '\n';
-    return exit_code::ok;
-  }
+  if (const auto done = finish(response, options, out, err)) return *done;
   std::vector<std::vector<std::string>> rows{{"TIME", "FROM", "TO", "REASON"}};
   for (const auto& value : response->body.at("events").as_array()) {
     const auto& event = value.as_object();
@@ -270,21 +262,12 @@ int command_events(const client::ApiClient& api, const Options& options, std::os
 int command_change(const client::ApiClient& api, const Options& options, std::string_view verb,
                    std::ostream& out, std::ostream& err) {
   auto response = api.post("/api/v1/jobs/" + options.arguments.at(0) + "/" + std::string(verb));
-  if (!response) {
-    err << "vaporctl: " << response.error().message << '\n';
-    return exit_code::unreachable;
-  }
-  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
-  if (options.json_output) {
-    out << json::serialize(response->body) << '\n';
-  } else {
-    const auto& job = response->body.as_object();
-    const auto state = field_text(job, "state");
-    out << "job " << field_text(job, "id") << " " << field_text(job, "name") << ": " << state
-        << (verb == "start" && state == "queued" ? " (start requested; waiting for a free slot)"
-                                                 : "")
-        << '\n';
-  }
+  if (const auto done = finish(response, options, out, err)) return *done;
+  const auto& job = response->body.as_object();
+  const auto state = field_text(job, "state");
+  out << "job " << field_text(job, "id") << " " << field_text(job, "name") << ": " << state
+      << (verb == "start" && state == "queued" ? " (start requested; waiting for a free slot)" : "")
+      << '\n';
   return exit_code::ok;
 }
 
@@ -341,18 +324,10 @@ int command_submit(const client::ApiClient& api, const Options& options, std::os
     return exit_code::usage;
   }
   auto response = api.post("/api/v1/jobs", body);
-  if (!response) {
-    err << "vaporctl: " << response.error().message << '\n';
-    return exit_code::unreachable;
-  }
-  if (const int code = report_status(*response, err); code != exit_code::ok) return code;
-  if (options.json_output) {
-    out << json::serialize(response->body) << '\n';
-  } else {
-    const auto& job = response->body.as_object();
-    out << "submitted job " << field_text(job, "id") << " " << field_text(job, "name") << " ("
-        << response->location << ")\n";
-  }
+  if (const auto done = finish(response, options, out, err)) return *done;
+  const auto& job = response->body.as_object();
+  out << "submitted job " << field_text(job, "id") << " " << field_text(job, "name") << " ("
+      << response->location << ")\n";
   return exit_code::ok;
 }
 

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include "support/utf8.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstddef>
@@ -182,46 +184,6 @@ std::string_view handler_name(Resource resource, verb method) {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/// `text` with every byte that starts no valid UTF-8 sequence replaced by U+FFFD: error messages
-/// echo request bytes (a path, a Host, a decoded %FF), and a JSON body must be UTF-8.
-std::string valid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    unsigned char second_min = 0x80;
-    unsigned char second_max = 0xBF;
-    if (lead < 0x80) {
-      length = 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) second_min = 0xA0;  // overlong
-      if (lead == 0xED) second_max = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) second_min = 0x90;  // overlong
-      if (lead == 0xF4) second_max = 0x8F;  // above U+10FFFF
-    }
-    bool valid = length > 0 && i + length <= text.size();
-    for (std::size_t k = 1; valid && k < length; ++k) {
-      const auto byte = static_cast<unsigned char>(text[i + k]);
-      valid = k == 1 ? byte >= second_min && byte <= second_max : (byte & 0xC0) == 0x80;
-    }
-    if (valid) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
-  }
-  return out;
-}
-
 Response make_response(unsigned status, std::string_view content_type, std::string body,
                        unsigned version, bool keep_alive) {
   Response response;
@@ -244,7 +206,7 @@ Response json_response(unsigned status, const boost::json::value& body, const Re
 
 Response error_with_details(unsigned status, std::string_view code, std::string_view message,
                             boost::json::array details, const Request& request) {
-  boost::json::object error{{"code", code}, {"message", valid_utf8(message)}};
+  boost::json::object error{{"code", code}, {"message", utf8::replace_invalid(message)}};
   if (!details.empty()) error["details"] = std::move(details);
   return json_response(status, boost::json::object{{"error", std::move(error)}}, request);
 }
@@ -640,7 +602,7 @@ Response route_checked(const Target& target, const Request& request, RouterConte
 Response error_response(unsigned status, std::string_view code, std::string_view message,
                         unsigned version, bool keep_alive) {
   const boost::json::object body{
-      {"error", boost::json::object{{"code", code}, {"message", valid_utf8(message)}}}};
+      {"error", boost::json::object{{"code", code}, {"message", utf8::replace_invalid(message)}}}};
   Response response =
       make_response(status, json_type, boost::json::serialize(body), version, keep_alive);
   response.set(field::cache_control, "no-store");

@@ -1,5 +1,7 @@
 #include "config/detail/yaml_document.hpp"
 
+#include "support/utf8.hpp"
+
 #include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
@@ -32,45 +34,11 @@ YAML::Mark mark_at(std::string_view text, std::size_t offset) {
   return mark;
 }
 
-bool is_continuation(std::string_view text, std::size_t offset) {
-  return offset < text.size() && (static_cast<unsigned char>(text[offset]) & 0xC0) == 0x80;
-}
-
-/// Length of the valid UTF-8 sequence at `offset` (RFC 3629: no overlong forms, no surrogates,
-/// nothing above U+10FFFF), or 0 when the byte there starts no valid sequence.
-std::size_t valid_utf8_length(std::string_view text, std::size_t offset) {
-  const auto lead = static_cast<unsigned char>(text[offset]);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char second_min = 0x80;
-  unsigned char second_max = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) second_min = 0xA0;  // overlong
-    if (lead == 0xED) second_max = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) second_min = 0x90;  // overlong
-    if (lead == 0xF4) second_max = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (offset + 1 >= text.size()) return 0;
-  const auto second = static_cast<unsigned char>(text[offset + 1]);
-  if (second < second_min || second > second_max) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (!is_continuation(text, offset + i)) return 0;
-  }
-  return length;
-}
-
 /// The offset of the first byte that is not valid UTF-8, if any.
 std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
   std::size_t offset = 0;
   while (offset < text.size()) {
-    const std::size_t length = valid_utf8_length(text, offset);
+    const std::size_t length = utf8::valid_length(text, offset);
     if (length == 0) return offset;
     offset += length;
   }

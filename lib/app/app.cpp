@@ -85,6 +85,7 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
                   clock),
         logger(scheduler),
         metrics({VAPOR_VERSION, VAPOR_REVISION}, config.metrics.finished_job_ttl),
+        hub(ioc),
         access{std::move(api_token), config.listen_host, config.listen_port,
                config.api.allowed_hosts, config.api.allowed_origins},
         router{scheduler,

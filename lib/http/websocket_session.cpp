@@ -1,10 +1,13 @@
 // One WebSocket feed client: a hello with every job, then live point and state messages, each
 // with a per-connection seq. A subscribe narrows the feed and replays missed points from the
-// store, a page at a time as the send queue drains, before that job goes live. The send queue is
-// bounded: a client that stops reading is closed with 1008 once it holds more than
-// websocket.send_queue_bytes.
+// store, a page at a time as the connection drains, before that job goes live.
+//
+// Live messages are not queued per connection: the session reads the hub's log from its own
+// cursor whenever its socket is ready, encodes every message due into one buffer of WebSocket
+// frames and writes the batch with one call. What it owes a client is bounded: once more than
+// websocket.send_queue_bytes wait for a client that has stopped reading, it is closed with 1008.
 
-#include <array>
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -21,6 +24,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/simulator.hpp"
+#include "http/detail/feed_stream.hpp"
 #include "http/detail/server_state.hpp"
 #include "http/json_codec.hpp"
 #include "http/subscription.hpp"
@@ -37,17 +41,22 @@ namespace asio = boost::asio;
 /// How long a client gets to finish the close handshake when the daemon shuts down.
 constexpr std::chrono::seconds shutdown_close_grace{1};
 
+/// A batch stops growing past this many bytes (one message larger than this goes alone).
+constexpr std::size_t batch_bytes = 256 * 1024;
+
 class WebSocketSession final : public Connection,
                                public FeedSubscriber,
                                public std::enable_shared_from_this<WebSocketSession> {
  public:
   WebSocketSession(beast::tcp_stream stream, std::shared_ptr<ServerState> state)
-      : ws_(std::move(stream)), state_(std::move(state)), close_timer_(ws_.get_executor()) {}
+      : ws_(FeedStream(std::move(stream))),
+        state_(std::move(state)),
+        close_timer_(ws_.get_executor()) {}
 
   ~WebSocketSession() override {
     state_->connections.erase(this);
     if (accepted_) {
-      state_->hub.remove(*this);
+      leave_hub();
       --state_->websocket_clients;
       state_->observer.on_websocket_clients(state_->websocket_clients);
       report_disconnect();
@@ -70,8 +79,6 @@ class WebSocketSession final : public Connection,
       beast::get_lowest_layer(ws_).socket().set_option(
           asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
     }
-    ws_.text(true);
-    ws_.auto_fragment(false);  // one frame per message, however large (the hello lists every job)
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
       self->on_accept(ec);
     });
@@ -94,22 +101,23 @@ class WebSocketSession final : public Connection,
           shutdown_close_grace);
   }
 
-  void deliver(const FeedMessage& message) override {
-    if (closing_ || !live_) return;
-    if (!all_jobs_ && !subscribed_.contains(message.job_id)) return;
-    if (auto replay = replaying_.find(message.job_id); replay != replaying_.end()) {
-      // The replay will read this point from the store; a state change waits until the
-      // replay has caught up, so it still follows the job's last point.
-      if (message.kind == FeedMessage::Kind::state) replay->second.held_states.push_back(message.body);
+  void on_feed_appended() override {
+    if (closing_) return;
+    if (writing_) {
+      // The write in flight will take the new messages when it completes; meanwhile make sure
+      // that what waits for this client stays bounded.
+      check_backlog();
       return;
     }
-    enqueue(message.body);
+    do_write();
   }
 
+  [[nodiscard]] std::uint64_t feed_cursor() const override { return cursor_; }
+
  private:
-  struct Outgoing {
-    std::string prefix;  // {"seq":N,
-    std::shared_ptr<const std::string> body;
+  struct Replay {
+    std::uint64_t after_step = 0;  ///< last step sent
+    std::vector<std::string> held_states;
   };
 
   void on_accept(beast::error_code ec) {
@@ -118,9 +126,17 @@ class WebSocketSession final : public Connection,
       return;
     }
     live_ = true;
+    cursor_ = state_->hub.end();
     state_->hub.add(*this);
+    in_hub_ = true;
     send_hello();
     do_read();
+  }
+
+  void leave_hub() {
+    if (!in_hub_) return;
+    in_hub_ = false;
+    state_->hub.remove(*this);
   }
 
   void send_hello() {
@@ -130,14 +146,14 @@ class WebSocketSession final : public Connection,
     boost::json::array jobs;
     for (const auto& [id, job] : state_->router.scheduler.jobs()) jobs.push_back(job_summary(job));
     hello["jobs"] = std::move(jobs);
-    enqueue(feed_body(boost::json::serialize(hello)));
+    send_own(feed_body(boost::json::serialize(hello)));
   }
 
   void send_error(const std::string& message) {
     boost::json::object error;
     error["type"] = "error";
     error["message"] = message;
-    enqueue(feed_body(boost::json::serialize(error)));
+    send_own(feed_body(boost::json::serialize(error)));
   }
 
   void do_read() {
@@ -156,6 +172,7 @@ class WebSocketSession final : public Connection,
         disconnect_reason_ = "timeout";
       }
       closing_ = true;
+      leave_hub();
       close_timer_.cancel();
       return;
     }
@@ -188,29 +205,36 @@ class WebSocketSession final : public Connection,
     } else {
       ack["since_step"] = nullptr;
     }
-    enqueue(feed_body(boost::json::serialize(ack)));
+    send_own(feed_body(boost::json::serialize(ack)), false);
 
     // State changes held by an interrupted replay still reach a job that stays subscribed.
     auto previous = std::move(replaying_);
     replaying_.clear();
     for (auto& [id, replay] : previous) {
-      if (!all_jobs_ && !subscribed_.contains(id)) continue;
-      for (auto& body : replay.held_states) enqueue(std::move(body));
+      if (!wants(id)) continue;
+      for (auto& body : replay.held_states) send_own(std::move(body), false);
     }
     if (subscription.since_step) {
-      const auto& jobs = state_->router.scheduler.jobs();
-      for (const auto& [id, job] : jobs) {
-        if (all_jobs_ || subscribed_.contains(id)) replaying_[id].after_step = *subscription.since_step;
+      for (const auto& [id, job] : state_->router.scheduler.jobs()) {
+        if (wants(id)) replaying_[id].after_step = *subscription.since_step;
       }
     }
     pump_replay();
+    if (!writing_) do_write();
   }
 
-  /// Reads the next pages of history while the send queue has room; a job whose history has
-  /// been read to its newest point goes live.
+  [[nodiscard]] bool wants(core::JobId id) const { return all_jobs_ || subscribed_.contains(id); }
+
+  /// Bytes waiting for this client: its own messages and the hub's log from its cursor.
+  [[nodiscard]] std::uint64_t backlog_bytes() const {
+    return own_bytes_ + state_->hub.bytes_from(cursor_);
+  }
+
+  /// Reads the next pages of history while the client keeps up; a job whose history has been
+  /// read to its newest point goes live.
   void pump_replay() {
     const auto room = state_->options.websocket_send_queue_bytes / 2;
-    while (!closing_ && !replaying_.empty() && queued_bytes_ < room) {
+    while (!closing_ && !replaying_.empty() && backlog_bytes() < room) {
       auto it = replaying_.begin();
       const auto job_id = it->first;
       auto page = state_->router.store.load_points(job_id, it->second.after_step,
@@ -223,8 +247,8 @@ class WebSocketSession final : public Connection,
       const runtime::Job* job = state_->router.scheduler.find(job_id);
       bool filled = false;
       for (const auto& point : *page) {
-        if (queued_bytes_ >= room) {
-          filled = true;  // continue from it->second.after_step when the queue drains
+        if (backlog_bytes() >= room) {
+          filled = true;  // continue from it->second.after_step when the client has read more
           break;
         }
         core::StepRecorded event;
@@ -239,50 +263,109 @@ class WebSocketSession final : public Connection,
         event.ts = point.ts;
         auto message = point_message(event);
         message["replay"] = true;
-        enqueue(feed_body(boost::json::serialize(message)));
+        send_own(feed_body(boost::json::serialize(message)), false);
         it->second.after_step = point.step;
       }
-      if (!filled && page->size() < state_->options.websocket_replay_page) {
-        // Caught up: every point so far is sent (the store holds unflushed ones too). Go live.
-        auto held = std::move(it->second.held_states);
-        replaying_.erase(it);
-        for (auto& body : held) enqueue(std::move(body));
-      }
+      if (!filled && page->size() < state_->options.websocket_replay_page) go_live(it);
     }
   }
 
-  void enqueue(std::shared_ptr<const std::string> body) {
-    if (closing_) return;
-    Outgoing outgoing{"{\"seq\":" + std::to_string(next_seq_++) + ",", std::move(body)};
-    queued_bytes_ += outgoing.prefix.size() + outgoing.body->size();
-    queue_.push_back(std::move(outgoing));
-    // One message alone (a large hello) never counts against the client.
-    if (queued_bytes_ > state_->options.websocket_send_queue_bytes && queue_.size() > 1) {
-      // A client that does not read must not hold the others back or grow without bound.
-      close(websocket::close_code::policy_error, "send queue full", "slow_consumer",
-            state_->options.websocket_close_grace);
-      return;
+  /// A replay has read the job's newest point: every point in the hub's log so far is in the
+  /// store too, so the log's points for the job up to here are skipped and its held state
+  /// changes follow the last replayed point.
+  void go_live(std::map<core::JobId, Replay>::iterator replay) {
+    const auto job_id = replay->first;
+    auto held = std::move(replay->second.held_states);
+    replaying_.erase(replay);
+    const auto& hub = state_->hub;
+    for (auto index = std::max(cursor_, hub.begin()); index < hub.end(); ++index) {
+      const auto& message = hub.at(index);
+      if (message.job_id == job_id && message.kind == FeedMessage::Kind::state) {
+        held.push_back(message.body);
+      }
     }
-    if (!writing_) do_write();
+    live_from_[job_id] = hub.end();
+    for (auto& body : held) send_own(std::move(body), false);
+  }
+
+  /// Queues a message of this connection's own (hello, ack, error, replayed point); they go out
+  /// before the hub's log.
+  void send_own(std::string body, bool write_now = true) {
+    if (closing_) return;
+    own_bytes_ += body.size();
+    own_.push_back(std::move(body));
+    if (!check_backlog()) return;
+    if (write_now && !writing_) do_write();
+  }
+
+  /// Closes the client with 1008 once more than websocket.send_queue_bytes wait for it (one
+  /// message alone, such as a large hello, never counts against it). Returns false if it closed.
+  bool check_backlog() {
+    const auto limit = state_->options.websocket_send_queue_bytes;
+    if (backlog_bytes() <= limit) return true;
+    // The log holds every job's messages, and this client's cursor holds all of them in memory.
+    // Copy out the ones it is owed and let go of the rest, so that a client following a few
+    // jobs never pins the whole log; then judge it by what it is owed.
+    const auto& hub = state_->hub;
+    for (; cursor_ < hub.end(); ++cursor_) {
+      const auto& message = hub.at(cursor_);
+      if (!due(cursor_, message)) continue;
+      own_bytes_ += message.body.size();
+      own_.push_back(message.body);
+    }
+    if (own_bytes_ <= limit || own_.size() <= 1) return true;
+    close(websocket::close_code::policy_error, "send queue full", "slow_consumer",
+          state_->options.websocket_close_grace);
+    return false;
+  }
+
+  /// Whether the log's message at `index` is to be sent to this client when its turn comes:
+  /// it follows the subscription, and a job still replaying gets its points from the store and
+  /// its state changes held until the replay has caught up (so they follow its last point).
+  bool due(std::uint64_t index, const FeedMessage& message) {
+    if (!wants(message.job_id)) return false;
+    if (auto replay = replaying_.find(message.job_id); replay != replaying_.end()) {
+      if (message.kind == FeedMessage::Kind::state) replay->second.held_states.push_back(message.body);
+      return false;
+    }
+    if (auto live = live_from_.find(message.job_id); live != live_from_.end()) {
+      if (index < live->second) return false;  // sent by the replay that ended at live->second
+      live_from_.erase(live);
+    }
+    return true;
+  }
+
+  /// Encodes the next batch (own messages first, then the hub's log from the cursor) into
+  /// batch_; returns false when nothing is due.
+  bool fill_batch() {
+    batch_.clear();
+    while (!own_.empty() && (batch_.empty() || batch_.size() < batch_bytes)) {
+      own_bytes_ -= own_.front().size();
+      append_feed_frame(batch_, next_seq_++, own_.front());
+      own_.pop_front();
+    }
+    const auto& hub = state_->hub;
+    while (cursor_ < hub.end() && batch_.size() < batch_bytes) {
+      const auto index = cursor_++;
+      const auto& message = hub.at(index);
+      if (due(index, message)) append_feed_frame(batch_, next_seq_++, message.body);
+    }
+    return !batch_.empty();
   }
 
   void do_write() {
+    if (closing_ || !ws_.is_open() || !fill_batch()) return;
     writing_ = true;
-    const auto& front = queue_.front();
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(front.prefix),
-                                                     asio::buffer(*front.body)};
-    ws_.async_write(buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_write(ec);
-    });
+    ws_.next_layer().write_frames(
+        asio::buffer(batch_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
     writing_ = false;
-    const auto& front = queue_.front();
-    queued_bytes_ -= front.prefix.size() + front.body->size();
-    queue_.pop_front();
     if (ec) {
       closing_ = true;
+      leave_hub();
       return;
     }
     if (closing_) {
@@ -290,7 +373,7 @@ class WebSocketSession final : public Connection,
       return;
     }
     pump_replay();
-    if (!queue_.empty() && !writing_) do_write();
+    do_write();
   }
 
   /// Begins a close with `code`; the close frame follows any write in flight, and the socket is
@@ -299,14 +382,12 @@ class WebSocketSession final : public Connection,
              std::chrono::milliseconds grace) {
     if (closing_) return;
     closing_ = true;
+    leave_hub();
     disconnect_reason_ = std::string(why);
     report_disconnect();  // counted when decided, not when the socket finally goes
     close_reason_ = websocket::close_reason(code, reason);
-    // Drop what has not been started; the write in flight (front) finishes or fails.
-    while (queue_.size() > (writing_ ? 1U : 0U)) {
-      queued_bytes_ -= queue_.back().prefix.size() + queue_.back().body->size();
-      queue_.pop_back();
-    }
+    own_.clear();  // what has not been started is dropped; the batch in flight finishes or fails
+    own_bytes_ = 0;
     close_timer_.expires_after(grace);
     close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) beast::get_lowest_layer(self->ws_).close();
@@ -326,31 +407,32 @@ class WebSocketSession final : public Connection,
 
   void start_close() {
     close_pending_ = false;
+    if (!ws_.is_open()) return;  // the client's close arrived first; Beast is answering it
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
       self->close_timer_.cancel();
     });
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<FeedStream> ws_;
   std::shared_ptr<ServerState> state_;
   asio::steady_timer close_timer_;
   beast::flat_buffer read_buffer_;
-  std::deque<Outgoing> queue_;
-  std::size_t queued_bytes_ = 0;
+  std::deque<std::string> own_;  ///< bodies of this connection's own messages, oldest first
+  std::uint64_t own_bytes_ = 0;
+  std::uint64_t cursor_ = 0;     ///< next index in the hub's log
+  std::string batch_;            ///< encoded frames; stays untouched while a write is in flight
   std::uint64_t next_seq_ = 0;
   bool accepted_ = false;
   bool live_ = false;
+  bool in_hub_ = false;
   bool writing_ = false;
   bool closing_ = false;
   bool close_pending_ = false;
   bool disconnect_reported_ = false;
   bool all_jobs_ = true;
   std::set<core::JobId> subscribed_;
-  struct Replay {
-    std::uint64_t after_step = 0;  ///< last step sent
-    std::vector<std::shared_ptr<const std::string>> held_states;
-  };
   std::map<core::JobId, Replay> replaying_;
+  std::map<core::JobId, std::uint64_t> live_from_;  ///< log index where a replayed job went live
   websocket::close_reason close_reason_;
   std::string disconnect_reason_ = "error";
 };

@@ -101,6 +101,7 @@ class TestServer {
       : store_(store::SqliteJobStore::open({":memory:"}).value()),
         scheduler_({max_concurrent, std::chrono::seconds(30), 10'000}, clock_),
         driver_(ioc_.get_executor(), scheduler_),
+        hub_(ioc_),
         control_(scheduler_, driver_, *store_, clock_),
         access_{test_token, "127.0.0.1", 0, {}, {}},
         router_{scheduler_, *store_, control_, access_, {}, [] { return std::string("up 1\n"); },

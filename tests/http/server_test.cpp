@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "server_fixture.hpp"
@@ -340,6 +341,42 @@ TEST_F(ServerTest, SlowConsumerIsClosedWith1008WhileAnotherReceivesEverything) {
   EXPECT_EQ(slow_ec, websocket::error::closed) << slow_ec.message();
   EXPECT_EQ(slow.stream().reason().code, websocket::close_code::policy_error);
   EXPECT_EQ(server.observer().disconnects("slow_consumer"), 1);
+}
+
+TEST_F(ServerTest, PingsAnsweredDuringBatchedWritesNeverSplitAFrame) {
+  // The feed writes many frames per call and Beast answers pings on the same socket: with a tiny
+  // send buffer every batch goes out in pieces, and a pong written between two pieces would
+  // corrupt the stream. The client pings all the time and must still read every message whole.
+  http::ServerOptions options;
+  options.websocket_socket_send_buffer = 4096;
+  TestServer server(options);
+  for (core::JobId id = 1; id <= 3; ++id) {
+    auto job = fast_job("job" + std::to_string(id), 3000, 1ms);
+    job.start = core::StartMode::manual;
+    server.add_job(id, job);
+  }
+  server.start();
+  FeedClient client(client_ioc_, server.port(), 4096);
+  int pongs = 0;
+  client.stream().control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::pong) ++pongs;
+  });
+  client.next();  // hello
+  for (core::JobId id = 1; id <= 3; ++id) server.start_job(id);
+
+  std::map<std::int64_t, std::vector<std::int64_t>> steps;
+  int finished = 0;
+  for (int received = 0; finished < 3; ++received) {
+    if (received % 8 == 0) client.stream().ping({});
+    const auto message = client.next();  // parses the JSON and checks seq
+    const auto job = message.at("job_id").as_int64();
+    if (message.at("type").as_string() == "point") steps[job].push_back(message.at("step").as_int64());
+    if (message.at("type").as_string() == "state" && message.at("to").as_string() == "complete") {
+      ++finished;
+    }
+  }
+  for (core::JobId id = 1; id <= 3; ++id) EXPECT_EQ(steps[id], range(1, 3000)) << "job " << id;
+  EXPECT_GT(pongs, 100) << "the pings must have been answered along the way";
 }
 
 TEST_F(ServerTest, TwoHundredClientsAreFedWithoutLoss) {

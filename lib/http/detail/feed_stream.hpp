@@ -1,0 +1,108 @@
+#pragma once
+
+// The transport under a feed connection's websocket::stream. Not a public header: it pulls in
+// Asio's composed write and is included by websocket_session.cpp alone.
+
+#include <cstddef>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/role.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+
+namespace vapor::http::detail {
+
+/// A tcp_stream whose writes are whole and taken one at a time, in the order they were asked for.
+///
+/// The feed writes many messages per system call: a session encodes a batch of complete
+/// WebSocket frames itself and hands it to write_frames(), because Beast's websocket::stream
+/// writes one message per write. Beast still writes its own frames through this stream (the
+/// handshake response, pongs, the close frame), and those must never land inside a batch. So
+/// every write, Beast's or the session's, waits for the one before it to be written out entirely.
+/// Reads pass straight through. Event-loop thread only, like the stream it wraps.
+class FeedStream {
+ public:
+  using executor_type = boost::beast::tcp_stream::executor_type;
+  using Completion =
+      boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
+
+  explicit FeedStream(boost::beast::tcp_stream stream) : stream_(std::move(stream)) {}
+
+  [[nodiscard]] executor_type get_executor() noexcept { return stream_.get_executor(); }
+  [[nodiscard]] boost::beast::tcp_stream& next_layer() noexcept { return stream_; }
+
+  template <class MutableBufferSequence, class Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    return stream_.async_read_some(buffers, std::forward<Token>(token));
+  }
+
+  /// Beast's writes: queued behind any write in flight, then written whole (the completion
+  /// reports every byte, so Beast's own write loop finishes in one round).
+  template <class ConstBufferSequence, class Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const ConstBufferSequence& sequence) {
+          // Beast keeps its buffers alive until the handler runs, so views are enough.
+          std::vector<boost::asio::const_buffer> views(boost::asio::buffer_sequence_begin(sequence),
+                                                       boost::asio::buffer_sequence_end(sequence));
+          enqueue(std::move(views), Completion(std::move(handler)));
+        },
+        token, buffers);
+  }
+
+  /// The session's batch of encoded frames. `frames` must stay valid until `done` runs.
+  void write_frames(boost::asio::const_buffer frames, Completion done) {
+    enqueue({frames}, std::move(done));
+  }
+
+ private:
+  struct PendingWrite {
+    std::vector<boost::asio::const_buffer> buffers;
+    Completion done;
+  };
+
+  void enqueue(std::vector<boost::asio::const_buffer> buffers, Completion done) {
+    pending_.push_back({std::move(buffers), std::move(done)});
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    writing_ = true;
+    boost::asio::async_write(stream_, pending_.front().buffers,
+                             [this](boost::system::error_code ec, std::size_t written) {
+                               auto done = std::move(pending_.front().done);
+                               pending_.pop_front();
+                               writing_ = false;
+                               // The next write starts before this one's owner resumes, so a
+                               // write it asks for now queues behind those already waiting.
+                               if (!pending_.empty()) write_next();
+                               std::move(done)(ec, written);
+                             });
+  }
+
+  boost::beast::tcp_stream stream_;
+  std::deque<PendingWrite> pending_;
+  bool writing_ = false;
+};
+
+// Beast's close handshake ends with a teardown of the next layer, found by argument-dependent
+// lookup: a FeedStream tears down as its tcp_stream does.
+inline void teardown(boost::beast::role_type role, FeedStream& stream,
+                     boost::system::error_code& ec) {
+  using boost::beast::websocket::teardown;
+  teardown(role, stream.next_layer(), ec);
+}
+
+template <class TeardownHandler>
+void async_teardown(boost::beast::role_type role, FeedStream& stream, TeardownHandler&& handler) {
+  using boost::beast::websocket::async_teardown;
+  async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
+}
+
+}  // namespace vapor::http::detail

@@ -2,21 +2,24 @@
 # Vapor network benchmark: vapord's one Beast listener against peers measured in the same run,
 # printed as one table of ratios.
 #
-#   1. GET /metrics, 1,000 running jobs stepping: wrk req/s and p99 against vapord, vs
-#      prometheus-pushgateway holding the same series (vapord's own /metrics text, pushed once).
-#      Goal: vapord >= 2x the pushgateway's req/s.
+#   1. GET /metrics with 1,000 and with 10,000 running jobs stepping (10,000 points/s in all):
+#      wrk req/s and p99 against vapord, vs prometheus-pushgateway holding the same series
+#      (vapord's own /metrics text, pushed once). Goal: vapord >= 2x the pushgateway's req/s.
 #   2. GET /api/v1/jobs with 1,000 jobs, vs GET /healthz (a tiny static JSON) on the same daemon.
 #      Goal: >= 0.5.
-#   3. WebSocket fan-out to 100 and to 1,000 subscribers of 1,000 jobs stepping every 10 ms
-#      (100k points/s, the issue's feed) and every 100 ms (10k points/s: the store is then cheap and
-#      the fan-out alone saturates): deliveries/s over a fixed window and p99 step-to-client latency
-#      (a point's `ts` vs its arrival, same clock), vs bench/ws_broadcast_peer.py, a
-#      python3-websockets broadcast() server producing the same stream (same rate, same JSON
-#      sizes). Goal: vapord >= 10x the peer's deliveries/s. Also shown: how many subscribers are
-#      still connected at the end, and the rate from "all connected" until the first one is lost.
+#   3. WebSocket fan-out: 1,000 jobs stepping every INTERVAL to N subscribers, for each case
+#      INTERVAL:N of --cases (default 50ms:1 50ms:100 500ms:1000 100ms:1000: 20,000 points/s to
+#      1 and to 100 subscribers, 2,000 points/s to 1,000 (2 M deliveries/s offered, more than ten
+#      times what the peer manages), and 10,000 points/s to 1,000 (10 M/s offered, 2 GB/s: more
+#      than this machine can move, to show what each server does when it cannot keep up)):
+#      deliveries/s over a fixed window and p99 step-to-client latency (a point's `ts` vs its
+#      arrival, same clock), vs bench/ws_broadcast_peer.py, a python3-websockets broadcast()
+#      server producing the same stream (same rate, same JSON sizes). Goal: vapord >= 10x the
+#      peer's deliveries/s. Also shown: how many subscribers are still connected at the end, and
+#      the rate from "all connected" until the first one is lost.
 #
-# The WebSocket client is bench/ws_load_client (C++/Beast, one thread, built from
-# bench/CMakeLists.txt), not Python: a python3-websockets client measured on this box needs a
+# The WebSocket client is bench/ws_load_client (C++: a Beast upgrade, then frames split from large
+# reads; one thread, built from bench/CMakeLists.txt), not Python: a python3-websockets client measured on this box needs a
 # whole core for ~150k messages/s, which is about what the servers send, so it would cap both.
 # Each run reports the client's CPU use and the bytes left unread in its sockets (sampled every
 # 100 ms); a client that keeps up leaves next to nothing there, so a run with little unread data
@@ -26,8 +29,9 @@
 #   apt-get install -y wrk prometheus-pushgateway python3-websockets
 # Builds vapord and ws_load_client (release preset, -j1) when they are missing.
 #
-# Usage: bench/network_bench.sh [--seconds S] [--feed-intervals "10ms 100ms"]
-#                               [--subscribers "100 1000"] [--build-dir DIR] [--keep]
+# Usage: bench/network_bench.sh [--seconds S] [--cases "50ms:1 50ms:100 500ms:1000 100ms:1000"]
+#                               [--metrics-jobs "1000 10000"]
+#                               [--only http|ws] [--build-dir DIR] [--keep]
 # Servers run on CPU 0 and load generators on CPU 1 (taskset) when nproc >= 2. Everything listens
 # on 127.0.0.1; every load run is bounded: wrk S seconds; WebSocket: connect (at most 15 s) +
 # 2 s warm-up + S seconds (S = 10 by default). The whole script takes about 3 minutes.
@@ -39,27 +43,31 @@ source_dir=$(dirname "$here")
 build_dir="$source_dir/build/release"
 run_seconds=10
 warmup_seconds=2
-feed_intervals="10ms 100ms"
+feed_cases="50ms:1 50ms:100 500ms:1000 100ms:1000"
 metrics_interval=100ms
-subscribers="100 1000"
 jobs=1000
+metrics_jobs="1000 10000"
+sections="http ws"
 keep=0
 python=/usr/bin/python3   # Debian's interpreter, where python3-websockets lives
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) run_seconds=$2; shift 2 ;;
-    --feed-interval|--feed-intervals) feed_intervals=$2; shift 2 ;;
-    --subscribers) subscribers=$2; shift 2 ;;
+    --cases) feed_cases=$2; shift 2 ;;
+    --metrics-jobs) metrics_jobs=$2; shift 2 ;;
+    --only)
+      [[ "$2" == http || "$2" == ws ]] || { echo "network_bench.sh: --only takes http or ws" >&2; exit 2; }
+      sections=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "network_bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for interval in $feed_intervals; do
-  [[ "$interval" =~ ^[0-9]+ms$ ]] ||
-    { echo "network_bench.sh: --feed-interval takes milliseconds, e.g. \"10ms 100ms\"" >&2; exit 2; }
+for case in $feed_cases; do
+  [[ "$case" =~ ^[0-9]+ms:[0-9]+$ ]] ||
+    { echo "network_bench.sh: --cases takes INTERVAL:SUBSCRIBERS pairs, e.g. \"50ms:100 500ms:1000\"" >&2; exit 2; }
 done
 if (( run_seconds > 25 )); then
   echo "network_bench.sh: --seconds $run_seconds: keep each load run under ~30 s" >&2
@@ -148,10 +156,11 @@ free_port() {
 }
 
 # --- vapord ------------------------------------------------------------------------------------
-# start_vapord DIR STEP_INTERVAL: 1,000 jobs of 1,000 x 1,000 steps (they never finish here).
-# Sets vapord_pid and vapord_port; returns once every job is running and has stepped.
+# start_vapord DIR STEP_INTERVAL [COUNT]: COUNT (default 1,000) jobs of 1,000 x 1,000 steps (they
+# never finish here). Sets vapord_pid and vapord_port; returns once every job is running and has
+# stepped.
 start_vapord() {
-  local dir=$1 interval=$2
+  local dir=$1 interval=$2 jobs=${3:-$jobs}
   mkdir -p "$dir"
   {
     echo "jobs:"
@@ -257,77 +266,88 @@ record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 record vapord_version "$("$vapord" --version 2>&1 | head -1)"
 
 # --- 1 and 2: /metrics, /api/v1/jobs, /healthz -------------------------------------------------
-say "HTTP: starting vapord with $jobs jobs stepping every $metrics_interval"
-start_vapord "$work/http" "$metrics_interval"
-http_port=$vapord_port
-http_pid=$vapord_pid
-sleep 2  # a few store commits in, as in steady state
+# http_section N: vapord with N jobs (10,000 points/s in all), wrk on /metrics; at the feed's job
+# count also /api/v1/jobs and /healthz; then the pushgateway holding the same series.
+http_section() {
+  local n=$1 interval=$(( $1 / 10 ))ms
+  say "HTTP: starting vapord with $n jobs stepping every $interval"
+  start_vapord "$work/http-$n" "$interval" "$n"
+  local http_port=$vapord_port http_pid=$vapord_pid
+  sleep 2  # a few store commits in, as in steady state
 
-curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/vapord-metrics.txt"
-record metrics_series "$(grep -c '^vapor_' "$work/vapord-metrics.txt")"
-record metrics_bytes "$(wc -c <"$work/vapord-metrics.txt")"
+  curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/vapord-metrics-$n.txt"
+  record "metrics_series_$n" "$(grep -c '^vapor_' "$work/vapord-metrics-$n.txt")"
+  record "metrics_bytes_$n" "$(wc -c <"$work/vapord-metrics-$n.txt")"
 
-say "HTTP: wrk GET /metrics on vapord (jobs stepping)"
-read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-metrics "http://127.0.0.1:$http_port/metrics" "$http_pid")
-record vapord_metrics_rps "$rps"; record vapord_metrics_p99 "$p99"; record vapord_metrics_errors "$errors"
-record vapord_metrics_cpu "$server_cpu"; record vapord_metrics_wrk_cpu "$wrk_cpu"; record vapord_metrics_busy "$busy"
+  say "HTTP: wrk GET /metrics on vapord ($n jobs stepping)"
+  read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run "vapord-metrics-$n" "http://127.0.0.1:$http_port/metrics" "$http_pid")
+  record "vapord_metrics_rps_$n" "$rps"; record "vapord_metrics_p99_$n" "$p99"; record "vapord_metrics_errors_$n" "$errors"
+  record "vapord_metrics_cpu_$n" "$server_cpu"; record "vapord_metrics_wrk_cpu_$n" "$wrk_cpu"; record "vapord_metrics_busy_$n" "$busy"
 
-say "HTTP: wrk GET /api/v1/jobs on vapord"
-read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
-record jobs_rps "$rps"; record jobs_p99 "$p99"; record jobs_errors "$errors"
-record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"; record jobs_busy "$busy"
-record jobs_bytes "$(curl -sf "http://127.0.0.1:$http_port/api/v1/jobs" | wc -c)"
+  if [[ "$n" == "$jobs" ]]; then
+    say "HTTP: wrk GET /api/v1/jobs on vapord"
+    read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
+    record jobs_rps "$rps"; record jobs_p99 "$p99"; record jobs_errors "$errors"
+    record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"; record jobs_busy "$busy"
+    record jobs_bytes "$(curl -sf "http://127.0.0.1:$http_port/api/v1/jobs" | wc -c)"
 
-say "HTTP: wrk GET /healthz on vapord"
-read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
-record healthz_rps "$rps"; record healthz_p99 "$p99"; record healthz_errors "$errors"
-record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"; record healthz_busy "$busy"
+    say "HTTP: wrk GET /healthz on vapord"
+    read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
+    record healthz_rps "$rps"; record healthz_p99 "$p99"; record healthz_errors "$errors"
+    record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"; record healthz_busy "$busy"
+  fi
 
-commit_stats=$(curl -sf "http://127.0.0.1:$http_port/metrics" |
-  awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2}
-       END {printf "%d %.0f", c, (c ? s / c * 1000 : 0)}')
-record http_commits "${commit_stats% *}"; record http_commit_mean_ms "${commit_stats#* }"
-record http_rss "$(peak_rss_mib "$http_pid")"
-stop_pid "$http_pid"; record http_exit "$stopped_status"
-record http_complaints "$(vapord_complaints "$work/http/vapord.log" | tr '\n' '|')"
+  commit_stats=$(curl -sf "http://127.0.0.1:$http_port/metrics" |
+    awk '/^vapor_store_commit_duration_seconds_sum/ {s = $2} /^vapor_store_commit_duration_seconds_count/ {c = $2}
+         END {printf "%d %.0f", c, (c ? s / c * 1000 : 0)}')
+  record "http_${n}_commit_mean_ms" "${commit_stats#* }"
+  record "http_${n}_rss" "$(peak_rss_mib "$http_pid")"
+  stop_pid "$http_pid"; record "http_${n}_exit" "$stopped_status"
+  record "http_${n}_complaints" "$(vapord_complaints "$work/http-$n/vapord.log" | tr '\n' '|')"
 
-say "HTTP: prometheus-pushgateway with vapord's series"
-gateway_port=$(free_port)
-"${pin_server[@]}" prometheus-pushgateway --web.listen-address="127.0.0.1:$gateway_port" \
-  >"$work/pushgateway.log" 2>&1 &
-gateway_pid=$!
-started_pids+=("$gateway_pid")
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$gateway_port/-/ready" >/dev/null && break
-  sleep 0.1
-done
+  say "HTTP: prometheus-pushgateway with vapord's series ($n jobs)"
+  gateway_port=$(free_port)
+  "${pin_server[@]}" prometheus-pushgateway --web.listen-address="127.0.0.1:$gateway_port" \
+    >"$work/pushgateway-$n.log" 2>&1 &
+  gateway_pid=$!
+  started_pids+=("$gateway_pid")
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$gateway_port/-/ready" >/dev/null && break
+    sleep 0.1
+  done
+  status=$(push "$work/vapord-metrics-$n.txt")
+  if [[ "$status" != 2* ]]; then
+    # The pushgateway refuses some metadata (HELP/TYPE it considers inconsistent): push the
+    # samples without the comment lines of the families it names, and as a last resort without any.
+    say "pushgateway refused the push ($status): $(head -c 300 "$work/push.out")"
+    rejected=$(grep -oE 'vapor_[a-z_]+' "$work/push.out" | sort -u | paste -sd'|' || true)
+    if [[ -n "$rejected" ]]; then
+      grep -vE "^# (HELP|TYPE) ($rejected) " "$work/vapord-metrics-$n.txt" >"$work/pushed.txt"
+    else
+      grep -v '^#' "$work/vapord-metrics-$n.txt" >"$work/pushed.txt"
+    fi
+    status=$(push "$work/pushed.txt")
+    [[ "$status" == 2* ]] || die "pushgateway refused the push again ($status): $(cat "$work/push.out")"
+  fi
+  curl -sf "http://127.0.0.1:$gateway_port/metrics" >"$work/gateway-metrics-$n.txt"
+  record "gateway_series_$n" "$(grep -c '^vapor_' "$work/gateway-metrics-$n.txt")"
+  record "gateway_bytes_$n" "$(wc -c <"$work/gateway-metrics-$n.txt")"
+
+  say "HTTP: wrk GET /metrics on prometheus-pushgateway ($n jobs)"
+  read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run "gateway-metrics-$n" "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
+  record "gateway_metrics_rps_$n" "$rps"; record "gateway_metrics_p99_$n" "$p99"; record "gateway_metrics_errors_$n" "$errors"
+  record "gateway_metrics_cpu_$n" "$server_cpu"; record "gateway_metrics_wrk_cpu_$n" "$wrk_cpu"; record "gateway_metrics_busy_$n" "$busy"
+  stop_pid "$gateway_pid"
+}
+
 push() {
   curl -s -o "$work/push.out" -w '%{http_code}' --data-binary @"$1" \
     "http://127.0.0.1:$gateway_port/metrics/job/vapord"
 }
-status=$(push "$work/vapord-metrics.txt")
-if [[ "$status" != 2* ]]; then
-  # The pushgateway refuses some metadata (HELP/TYPE it considers inconsistent): push the samples
-  # without the comment lines of the families it names, and as a last resort without any.
-  say "pushgateway refused the push ($status): $(head -c 300 "$work/push.out")"
-  rejected=$(grep -oE 'vapor_[a-z_]+' "$work/push.out" | sort -u | paste -sd'|' || true)
-  if [[ -n "$rejected" ]]; then
-    grep -vE "^# (HELP|TYPE) ($rejected) " "$work/vapord-metrics.txt" >"$work/pushed.txt"
-  else
-    grep -v '^#' "$work/vapord-metrics.txt" >"$work/pushed.txt"
-  fi
-  status=$(push "$work/pushed.txt")
-  [[ "$status" == 2* ]] || die "pushgateway refused the push again ($status): $(cat "$work/push.out")"
-fi
-curl -sf "http://127.0.0.1:$gateway_port/metrics" >"$work/gateway-metrics.txt"
-record gateway_series "$(grep -c '^vapor_' "$work/gateway-metrics.txt")"
-record gateway_bytes "$(wc -c <"$work/gateway-metrics.txt")"
 
-say "HTTP: wrk GET /metrics on prometheus-pushgateway"
-read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run gateway-metrics "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
-record gateway_metrics_rps "$rps"; record gateway_metrics_p99 "$p99"; record gateway_metrics_errors "$errors"
-record gateway_metrics_cpu "$server_cpu"; record gateway_metrics_wrk_cpu "$wrk_cpu"; record gateway_metrics_busy "$busy"
-stop_pid "$gateway_pid"
+if [[ " $sections " == *" http "* ]]; then
+  for n in $metrics_jobs; do http_section "$n"; done
+fi
 
 # --- 3: WebSocket fan-out --------------------------------------------------------------------
 # Sizes of vapord's hello and point messages, so that the peer sends as many bytes.
@@ -361,9 +381,8 @@ run_client() {  # run_client NAME PORT CONNECTIONS SERVER_PID
 
 hello_bytes=""
 cases=()
-for interval in $feed_intervals; do
-  for n in $subscribers; do cases+=("${interval}_$n"); done
-done
+[[ " $sections " == *" ws "* ]] || feed_cases=""
+for case in $feed_cases; do cases+=("${case%:*}_${case#*:}"); done
 for key in "${cases[@]}"; do
   interval=${key%_*}
   n=${key#*_}
@@ -407,11 +426,12 @@ done
 
 # --- the table -------------------------------------------------------------------------------
 record load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
-"$python" - "$results" "$work" "$subscribers" "$run_seconds" "$feed_intervals" "$jobs" "$pinning" <<'EOF'
+"$python" - "$results" "$work" "$run_seconds" "$feed_cases" "$jobs" "$pinning" \
+  "$([[ " $sections " == *" http "* ]] && echo "$metrics_jobs")" <<'EOF'
 import json, os, sys
 
-results_path, work, subscribers, seconds, feed_intervals, jobs, pinning = sys.argv[1:]
-cases = [(i, n) for i in feed_intervals.split() for n in subscribers.split()]
+results_path, work, seconds, feed_cases, jobs, pinning, metrics_jobs = sys.argv[1:]
+cases = [tuple(case.split(":")) for case in feed_cases.split()]
 
 def load(name):
     try:
@@ -445,29 +465,33 @@ rows = []
 def row(case, vapord, peer, ratio_text="", goal="", limit=""):
     rows.append((case, vapord, peer, ratio_text, goal, limit))
 
-vm, gm = num("vapord_metrics_rps"), num("gateway_metrics_rps")
-x = ratio(vm, gm)
 def busy_text(values):
     return "/".join(f"{float(v) * 100:.0f}" for v in values if v != "") + "%"
 
 def cpus(server_key, wrk_key):
+    busy_key = server_key.replace("_cpu", "_busy")
     return (f"srv {num(server_key) * 100:.0f}% wrk {num(wrk_key) * 100:.0f}%, cores "
-            + busy_text(r.get(server_key.replace("_cpu", "_busy"), "").split(",")))
+            + busy_text(r.get(busy_key, "").split(",")))
 
-row(f"/metrics req/s ({jobs} jobs stepping; {int(num('metrics_series')):,} series)",
-    fmt(vm), f"{fmt(gm)} pushgateway", f"{x:.2f}x", f">= 2x {verdict(x, 2)}",
-    "vapord " + cpus("vapord_metrics_cpu", "vapord_metrics_wrk_cpu"))
-row("  /metrics p99 latency", ms(num("vapord_metrics_p99")), ms(num("gateway_metrics_p99")),
-    "", "", "gateway " + cpus("gateway_metrics_cpu", "gateway_metrics_wrk_cpu"))
-row("  /metrics response bytes", fmt(num("metrics_bytes")), fmt(num("gateway_bytes")))
-
-jr, hr = num("jobs_rps"), num("healthz_rps")
-x = ratio(jr, hr)
-row(f"GET /api/v1/jobs req/s ({jobs} jobs, {num('jobs_bytes') / 1024:,.0f} KiB)", fmt(jr),
-    f"{fmt(hr)} /healthz", f"{x:.3f}", f">= 0.5 {verdict(x, 0.5)}",
-    "jobs " + cpus("jobs_cpu", "jobs_wrk_cpu"))
-row("  p99 latency", ms(num("jobs_p99")), ms(num("healthz_p99")), "", "",
-    "healthz " + cpus("healthz_cpu", "healthz_wrk_cpu"))
+for n in metrics_jobs.split():
+    vm, gm = num(f"vapord_metrics_rps_{n}"), num(f"gateway_metrics_rps_{n}")
+    x = ratio(vm, gm)
+    row(f"/metrics req/s ({int(n):,} jobs stepping; {int(num(f'metrics_series_{n}')):,} series)",
+        fmt(vm), f"{fmt(gm)} pushgateway", f"{x:.2f}x", f">= 2x {verdict(x, 2)}",
+        "vapord " + cpus(f"vapord_metrics_cpu_{n}", f"vapord_metrics_wrk_cpu_{n}"))
+    row("  /metrics p99 latency", ms(num(f"vapord_metrics_p99_{n}")),
+        ms(num(f"gateway_metrics_p99_{n}")), "", "",
+        "gateway " + cpus(f"gateway_metrics_cpu_{n}", f"gateway_metrics_wrk_cpu_{n}"))
+    row("  /metrics response bytes", fmt(num(f"metrics_bytes_{n}")), fmt(num(f"gateway_bytes_{n}")))
+    if n != jobs:
+        continue
+    jr, hr = num("jobs_rps"), num("healthz_rps")
+    x = ratio(jr, hr)
+    row(f"GET /api/v1/jobs req/s ({jobs} jobs, {num('jobs_bytes') / 1024:,.0f} KiB)", fmt(jr),
+        f"{fmt(hr)} /healthz", f"{x:.3f}", f">= 0.5 {verdict(x, 0.5)}",
+        "jobs " + cpus("jobs_cpu", "jobs_wrk_cpu"))
+    row("  p99 latency", ms(num("jobs_p99")), ms(num("healthz_p99")), "", "",
+        "healthz " + cpus("healthz_cpu", "healthz_wrk_cpu"))
 
 for interval, n in cases:
     key = f"{interval}_{n}"
@@ -520,22 +544,21 @@ for cells in rows:
     print(line(cells))
 print()
 notes = []
-errors = {k: int(num(k)) for k in ("vapord_metrics_errors", "gateway_metrics_errors",
-                                   "jobs_errors", "healthz_errors") if num(k) > 0}
+error_keys = ["jobs_errors", "healthz_errors"] + [f"{who}_metrics_errors_{n}" for n in metrics_jobs.split() for who in ("vapord", "gateway")]
+errors = {k: int(num(k)) for k in error_keys if num(k) > 0}
 if errors:
     notes.append(f"wrk errors (non-2xx or socket): {errors}")
-for key, label in [("http", "HTTP run"), *[(f"ws_{i}_{n}", f"WS {n} subs {i}") for i, n in cases]]:
-    exit_key = "http_exit" if key == "http" else f"vapord_{key}_exit"
-    complaints_key = "http_complaints" if key == "http" else f"vapord_{key}_complaints"
-    commit_key = "http_commit_mean_ms" if key == "http" else f"vapord_{key}_commit_mean_ms"
-    rss_key = "http_rss" if key == "http" else f"vapord_{key}_rss"
-    note = (f"vapord {label}: exit {r.get(exit_key, '?')}, peak RSS {r.get(rss_key, '?')} MiB"
-            + ("" if key == "http" else f" (python peer {r.get(f'peer_{key}_rss', '?')} MiB)")
-            + f", store commit mean {r.get(commit_key, '?')} ms")
-    if key != "http":
+runs = [(f"http_{n}", f"HTTP run, {n} jobs") for n in metrics_jobs.split()]
+for key, label in runs + [(f"ws_{i}_{n}", f"WS {n} subs {i}") for i, n in cases]:
+    http = key.startswith("http_")
+    prefix = key if http else f"vapord_{key}"
+    note = (f"vapord {label}: exit {r.get(prefix + '_exit', '?')}, peak RSS {r.get(prefix + '_rss', '?')} MiB"
+            + ("" if http else f" (python peer {r.get(f'peer_{key}_rss', '?')} MiB)")
+            + f", store commit mean {r.get(prefix + '_commit_mean_ms', '?')} ms")
+    if not http:
         note += f", disconnects {r.get(f'vapord_{key}_disconnects', '').strip() or 'none'}"
-    if r.get(complaints_key):
-        note += f"; log: {r[complaints_key].split('|')[0]}"
+    if r.get(prefix + "_complaints"):
+        note += f"; log: {r[prefix + '_complaints'].split('|')[0]}"
     notes.append(note)
 for interval, n in cases:
     for who in ("vapord", "peer"):

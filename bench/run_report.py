@@ -134,55 +134,55 @@ def main():
 
     # --- network_bench.sh ---
     if not failed("network", "network_bench.sh"):
-        vm, gm = n.num("vapord_metrics_rps"), n.num("gateway_metrics_rps")
-        row(f"/metrics req/s, 1,000 jobs stepping, {fmt(n.num('metrics_series'))} series (wrk -c16)",
-            fmt(vm), f"{fmt(gm)} pushgateway", ratio_x(vm, gm),
-            f"p99 {ms(n.num('vapord_metrics_p99'))} vs {ms(n.num('gateway_metrics_p99'))}; "
-            f"{fmt(n.num('metrics_bytes') / 1024)} KiB")
-        row("/metrics req/s, 10,000 jobs", "not run", "", "",
-            "network_bench.sh has no option for the job count (1,000 fixed)")
+        for jobs in (1000, 10000):
+            vm, gm = n.num(f"vapord_metrics_rps_{jobs}"), n.num(f"gateway_metrics_rps_{jobs}")
+            row(f"/metrics req/s, {jobs:,} jobs stepping, {fmt(n.num(f'metrics_series_{jobs}'))} "
+                "series (wrk -c16)",
+                fmt(vm), f"{fmt(gm)} pushgateway", ratio_x(vm, gm),
+                f"p99 {ms(n.num(f'vapord_metrics_p99_{jobs}'))} vs "
+                f"{ms(n.num(f'gateway_metrics_p99_{jobs}'))}; "
+                f"{fmt(n.num(f'metrics_bytes_{jobs}') / 1024)} KiB")
         jr, hr = n.num("jobs_rps"), n.num("healthz_rps")
         row(f"GET /api/v1/jobs req/s, 1,000 jobs ({fmt(n.num('jobs_bytes') / 1024)} KiB)", fmt(jr),
             f"{fmt(hr)} /healthz", ratio(jr, hr),
             f"same daemon; p99 {ms(n.num('jobs_p99'))} vs {ms(n.num('healthz_p99'))}")
-        intervals = r.text("network_feed_intervals", "").split()
-        subscribers = r.text("network_subscribers", "").split()
-        for interval in intervals:
-            for subs in subscribers:
-                key = f"{interval}_{subs}"
-                v = load_json(os.path.join(network_dir, f"vapord-ws-{key}.json"))
-                p = load_json(os.path.join(network_dir, f"peer-ws-{key}.json"))
-                try:
-                    due_points = 1000 * 1000 / float(interval.rstrip("ms"))
-                except ValueError:
-                    due_points = float("nan")
-                vd = v.get("deliveries_per_second", float("nan"))
-                pd = p.get("deliveries_per_second", float("nan"))
+        cases = [tuple(case.split(":")) for case in r.text("network_cases", "").split()]
+        subscribers = [subs for _, subs in cases]
+        for interval, subs in cases:
+            key = f"{interval}_{subs}"
+            v = load_json(os.path.join(network_dir, f"vapord-ws-{key}.json"))
+            p = load_json(os.path.join(network_dir, f"peer-ws-{key}.json"))
+            try:
+                due_points = 1000 * 1000 / float(interval.rstrip("ms"))
+            except ValueError:
+                due_points = float("nan")
+            vd = v.get("deliveries_per_second", float("nan"))
+            pd = p.get("deliveries_per_second", float("nan"))
 
-                def kept(m):
-                    if not m:
-                        return "no result"
-                    text = f"{m.get('connected_at_end', 0)}/{subs} left"
-                    if m.get("lost") and m.get("before_cut_seconds", 0) > 0:
-                        text += (f" ({fmt(m.get('before_cut_deliveries_per_second', 0))}/s for "
-                                 f"{m['before_cut_seconds']:.1f} s before the first loss)")
-                    return text
+            def kept(m):
+                if not m:
+                    return "no result"
+                text = f"{m.get('connected_at_end', 0)}/{subs} left"
+                if m.get("lost") and m.get("before_cut_seconds", 0) > 0:
+                    text += (f" ({fmt(m.get('before_cut_deliveries_per_second', 0))}/s for "
+                             f"{m['before_cut_seconds']:.1f} s before the first loss)")
+                return text
 
-                row(f"WS {subs} sub{'s' if subs != '1' else ''}, 1,000 jobs/{interval} "
-                    f"({fmt(due_points)} pts/s): deliveries/s", fmt(vd), f"{fmt(pd)} python",
-                    ratio_x(vd, pd),
-                    f"vapord {kept(v)}, cpu {v.get('server_cpu_ratio', -1) * 100:.0f}%; "
-                    f"python {kept(p)}, cpu {p.get('server_cpu_ratio', -1) * 100:.0f}%")
-                vl, pl = v.get("latency_p99_ms", -1), p.get("latency_p99_ms", -1)
-                row("  p99 step-to-client latency", ms(vl), ms(pl),
-                    ratio_x(pl, vl, 1) if vl > 0 and pl > 0 else "n/a",
-                    "ts of the step vs arrival, same clock (ms resolution)")
-                if v.get("close_reasons"):
-                    notes.append(f"vapord WS {subs} subs {interval}: clients closed "
-                                 f"{v['close_reasons']}")
-                if p.get("close_reasons"):
-                    notes.append(f"python WS {subs} subs {interval}: clients closed "
-                                 f"{p['close_reasons']}")
+            row(f"WS {subs} sub{'s' if subs != '1' else ''}, 1,000 jobs/{interval} "
+                f"({fmt(due_points)} pts/s): deliveries/s", fmt(vd), f"{fmt(pd)} python",
+                ratio_x(vd, pd),
+                f"vapord {kept(v)}, cpu {v.get('server_cpu_ratio', -1) * 100:.0f}%; "
+                f"python {kept(p)}, cpu {p.get('server_cpu_ratio', -1) * 100:.0f}%")
+            vl, pl = v.get("latency_p99_ms", -1), p.get("latency_p99_ms", -1)
+            row("  p99 step-to-client latency", ms(vl), ms(pl),
+                ratio_x(pl, vl, 1) if vl > 0 and pl > 0 else "n/a",
+                "ts of the step vs arrival, same clock (ms resolution)")
+            if v.get("close_reasons"):
+                notes.append(f"vapord WS {subs} subs {interval}: clients closed "
+                             f"{v['close_reasons']}")
+            if p.get("close_reasons"):
+                notes.append(f"python WS {subs} subs {interval}: clients closed "
+                             f"{p['close_reasons']}")
         wanted = {"1", "100", "1000"} - set(subscribers)
         if wanted:
             notes.append("WS subscriber counts not run: " + ", ".join(sorted(wanted, key=int)))

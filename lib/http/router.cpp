@@ -390,10 +390,11 @@ Response static_file(const StaticAsset& asset, const Request& request) {
 }
 
 Response list_jobs(const Request& request, RouterContext& context) {
-  boost::json::array jobs;
-  jobs.reserve(context.scheduler.jobs().size());
-  for (const auto& [id, job] : context.scheduler.jobs()) jobs.push_back(job_summary(job));
-  return json_response(200, boost::json::object{{"jobs", std::move(jobs)}}, request);
+  Response response =
+      make_response(200, json_type, "{\"jobs\":" + context.job_list.array(context.scheduler.jobs()) + "}",
+                    request.version(), request.keep_alive());
+  response.set(field::cache_control, "no-store");
+  return response;
 }
 
 Response get_job(const Target& target, const Request& request, RouterContext& context) {

@@ -17,6 +17,7 @@
 #include "core/job_events.hpp"
 #include "core/job_spec.hpp"
 #include "http/access.hpp"
+#include "http/job_list.hpp"
 #include "support/result.hpp"
 
 namespace vapor::runtime {
@@ -66,6 +67,7 @@ struct RouterContext {
   config::SpecDefaults spec_defaults;
   std::function<std::string()> render_metrics;  ///< Prometheus text for GET /metrics
   std::function<bool()> ready;                  ///< store open and queue loaded
+  JobListCache job_list{};                      ///< GET /api/v1/jobs and the feed's hello
 };
 
 /// A response and the handler name that produced it (the `handler` label of

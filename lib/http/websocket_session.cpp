@@ -140,13 +140,10 @@ class WebSocketSession final : public Connection,
   }
 
   void send_hello() {
-    boost::json::object hello;
-    hello["type"] = "hello";
-    hello["server"] = state_->options.server_version;
-    boost::json::array jobs;
-    for (const auto& [id, job] : state_->router.scheduler.jobs()) jobs.push_back(job_summary(job));
-    hello["jobs"] = std::move(jobs);
-    send_own(feed_body(boost::json::serialize(hello)));
+    // The job list is the API's, summaries serialised once per step of each job.
+    send_own("\"type\":\"hello\",\"server\":" +
+             boost::json::serialize(boost::json::value(state_->options.server_version)) +
+             ",\"jobs\":" + state_->router.job_list.array(state_->router.scheduler.jobs()) + "}");
   }
 
   void send_error(const std::string& message) {

@@ -542,6 +542,38 @@ TEST_F(RouterTest, ListsJobSummariesInIdOrderWithExactlyTheContractFields) {
   EXPECT_EQ(jobs[0].at("started_at"), "2027-01-15T08:00:00.000Z");
 }
 
+TEST_F(RouterTest, JobListFollowsEveryStepStateChangeAndEtaReset) {
+  // The list reuses each job's serialised summary while the job has not moved; after every kind
+  // of change it must still equal what GET /api/v1/jobs/{id} (built afresh) says.
+  add_job(make_spec("alpha", 40));
+  add_job(make_spec("beta", 40));
+  add_job(make_spec("gamma", 40, core::StartMode::manual));
+  const auto expect_list_matches_details = [&](std::string_view when) {
+    const Answer list = get("/api/v1/jobs");
+    const auto& jobs = list.json.at("jobs").as_array();
+    ASSERT_EQ(jobs.size(), 3u) << when;
+    for (const auto& listed : jobs) {
+      auto detail = get("/api/v1/jobs/" + std::to_string(listed.at("id").as_int64())).object();
+      detail.erase("spec");
+      EXPECT_EQ(listed.as_object(), detail) << when;
+    }
+  };
+  expect_list_matches_details("at start");
+  run_for(milliseconds(1050));
+  expect_list_matches_details("after ten steps");
+  EXPECT_EQ(get("/api/v1/jobs").json.at("jobs").as_array()[0].at("step"), 10);
+  send(post("/api/v1/jobs/2/stop"));
+  send(post("/api/v1/jobs/3/start"));
+  expect_list_matches_details("after a stop and a start");
+  EXPECT_EQ(get("/api/v1/jobs").json.at("jobs").as_array()[1].at("state"), "stopped");
+  scheduler_.set_paused(true);
+  scheduler_.set_paused(false);  // resets every running job's ETA without a step
+  expect_list_matches_details("after a pause");
+  run_for(milliseconds(5000));
+  expect_list_matches_details("after completion");
+  EXPECT_EQ(get("/api/v1/jobs").json.at("jobs").as_array()[0].at("state"), "complete");
+}
+
 TEST_F(RouterTest, RunningJobSummaryShowsProgressLossAndEta) {
   add_job(make_spec("alpha", 20));
   run_for(milliseconds(1050));  // ten steps of 100 ms

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/job_events.hpp"
+#include "core/job_state.hpp"
+
+namespace vapor::runtime {
+struct Job;
+}
+
+namespace vapor::http {
+
+/// The JSON array of every job's JobSummary, as GET /api/v1/jobs and the feed's hello send it.
+///
+/// Each job's summary is serialised once and kept until the job moves: a summary is a function
+/// of the job's spec (fixed), its state (which also decides reason and timestamps), its step
+/// (which decides loss, accuracy and progress) and its ETA, so an entry is reused while those
+/// four are unchanged. Listing 1,000 jobs then costs a copy of the text plus the summaries of the
+/// jobs that stepped since the last list. Event-loop thread only.
+class JobListCache {
+ public:
+  /// `[JobSummary,...]` for `jobs`, in id order.
+  [[nodiscard]] std::string array(const std::map<core::JobId, runtime::Job>& jobs);
+
+ private:
+  struct Entry {
+    std::uint64_t step = 0;
+    core::JobState state = core::JobState::queued;
+    std::optional<double> eta_seconds;
+    std::string json;
+  };
+
+  std::unordered_map<core::JobId, Entry> entries_;
+};
+
+}  // namespace vapor::http

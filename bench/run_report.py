@@ -146,6 +146,12 @@ def main():
         row(f"GET /api/v1/jobs req/s, 1,000 jobs ({fmt(n.num('jobs_bytes') / 1024)} KiB)", fmt(jr),
             f"{fmt(hr)} /healthz", ratio(jr, hr),
             f"same daemon; p99 {ms(n.num('jobs_p99'))} vs {ms(n.num('healthz_p99'))}")
+        jb = jr * n.num("jobs_bytes") / 1e6
+        sb = n.num("static_rps") * n.num("static_bytes") / 1e6
+        row("GET /api/v1/jobs MB/s vs a static file (/assets/uplot.js)", f"{fmt(jb)} MB/s",
+            f"{fmt(sb)} MB/s", ratio(jb, sb),
+            f"same daemon; {fmt(n.num('static_rps'))} req/s of "
+            f"{fmt(n.num('static_bytes') / 1024)} KiB")
         cases = [tuple(case.split(":")) for case in r.text("network_cases", "").split()]
         subscribers = [subs for _, subs in cases]
         for interval, subs in cases:

@@ -20,12 +20,15 @@ bool same_eta(const std::optional<double>& a, const std::optional<double>& b) {
 
 }  // namespace
 
-std::string JobListCache::array(const std::map<core::JobId, runtime::Job>& jobs) {
+void JobListCache::append_array(std::string& out,
+                                const std::map<core::JobId, runtime::Job>& jobs) {
   // Forget jobs that have left the scheduler.
   if (entries_.size() > jobs.size()) {
     std::erase_if(entries_, [&](const auto& entry) { return !jobs.contains(entry.first); });
   }
-  std::size_t bytes = 2;
+  out.reserve(out.size() + last_array_bytes_ + last_array_bytes_ / 8);
+  const auto start = out.size();
+  out.push_back('[');
   for (const auto& [id, job] : jobs) {
     auto& entry = entries_[id];
     const auto eta = job.eta_seconds();
@@ -36,17 +39,11 @@ std::string JobListCache::array(const std::map<core::JobId, runtime::Job>& jobs)
       entry.eta_seconds = eta;
       entry.json = boost::json::serialize(job_summary(job));
     }
-    bytes += entry.json.size() + 1;
-  }
-  std::string out;
-  out.reserve(bytes);
-  out.push_back('[');
-  for (const auto& [id, job] : jobs) {
-    if (out.size() > 1) out.push_back(',');
-    out.append(entries_.find(id)->second.json);
+    if (out.size() > start + 1) out.push_back(',');
+    out.append(entry.json);
   }
   out.push_back(']');
-  return out;
+  last_array_bytes_ = out.size() - start;
 }
 
 }  // namespace vapor::http

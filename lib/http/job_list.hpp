@@ -23,8 +23,9 @@ namespace vapor::http {
 /// jobs that stepped since the last list. Event-loop thread only.
 class JobListCache {
  public:
-  /// `[JobSummary,...]` for `jobs`, in id order.
-  [[nodiscard]] std::string array(const std::map<core::JobId, runtime::Job>& jobs);
+  /// Appends `[JobSummary,...]` for `jobs`, in id order, to `out` (the caller's prefix is
+  /// already there: the text is copied once, straight into the response).
+  void append_array(std::string& out, const std::map<core::JobId, runtime::Job>& jobs);
 
  private:
   struct Entry {
@@ -35,6 +36,7 @@ class JobListCache {
   };
 
   std::unordered_map<core::JobId, Entry> entries_;
+  std::size_t last_array_bytes_ = 0;  ///< to reserve the next list's room in one go
 };
 
 }  // namespace vapor::http

@@ -390,9 +390,11 @@ Response static_file(const StaticAsset& asset, const Request& request) {
 }
 
 Response list_jobs(const Request& request, RouterContext& context) {
+  std::string body = "{\"jobs\":";
+  context.job_list.append_array(body, context.scheduler.jobs());
+  body.push_back('}');
   Response response =
-      make_response(200, json_type, "{\"jobs\":" + context.job_list.array(context.scheduler.jobs()) + "}",
-                    request.version(), request.keep_alive());
+      make_response(200, json_type, std::move(body), request.version(), request.keep_alive());
   response.set(field::cache_control, "no-store");
   return response;
 }

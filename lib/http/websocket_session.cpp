@@ -141,9 +141,12 @@ class WebSocketSession final : public Connection,
 
   void send_hello() {
     // The job list is the API's, summaries serialised once per step of each job.
-    send_own("\"type\":\"hello\",\"server\":" +
-             boost::json::serialize(boost::json::value(state_->options.server_version)) +
-             ",\"jobs\":" + state_->router.job_list.array(state_->router.scheduler.jobs()) + "}");
+    std::string hello = "\"type\":\"hello\",\"server\":" +
+                        boost::json::serialize(boost::json::value(state_->options.server_version)) +
+                        ",\"jobs\":";
+    state_->router.job_list.append_array(hello, state_->router.scheduler.jobs());
+    hello.push_back('}');
+    send_own(std::move(hello));
   }
 
   void send_error(const std::string& message) {

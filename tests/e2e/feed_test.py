@@ -3,6 +3,7 @@ python3-websockets client and promtool."""
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import unittest
@@ -98,6 +99,37 @@ class FeedTest(unittest.TestCase):
 
         with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
             asyncio.run(run(daemon))
+
+
+class ThreadingTest(unittest.TestCase):
+    def test_vapord_serves_everything_on_one_thread(self):
+        """vapord runs its timers, HTTP, WebSocket feed, SQLite and reloads on one event-loop
+        thread, which is why the suite has no ThreadSanitizer run. If this fails, something
+        started a thread: add a TSan preset to the CI before relying on it."""
+        def threads(pid):
+            with open(f"/proc/{pid}/status") as status:
+                return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+        async def run(daemon):
+            async with websockets.connect(daemon.ws_url()) as ws:
+                await receive(ws, 0)
+                start_job(daemon, "completes")
+                seq = 1
+                for _ in range(20):
+                    await receive(ws, seq)
+                    seq += 1
+                daemon.get("/api/v1/jobs")
+                daemon.get("/metrics")
+                daemon.process.send_signal(signal.SIGHUP)  # a queue reload
+                for _ in range(50):
+                    if "loaded (SIGHUP)" in daemon.log():
+                        break
+                    await asyncio.sleep(0.1)
+                self.assertIn("loaded (SIGHUP)", daemon.log())
+                return threads(daemon.process.pid)
+
+        with Vapord(VAPORD, QUEUE.format(start="manual")) as daemon:
+            self.assertEqual(asyncio.run(run(daemon)), 1)
 
 
 class MetricsTest(unittest.TestCase):

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -74,7 +75,7 @@ http::ServerOptions server_options(const config::DaemonConfig& config) {
 
 }  // namespace
 
-struct App::Impl final : http::JobControl, http::ServerObserver {
+struct App::Impl final : http::JobControl, http::ServerObserver, core::JobEventListener {
   Impl(const config::DaemonConfig& daemon_config, std::unique_ptr<store::SqliteJobStore> job_store,
        std::string api_token)
       : config(daemon_config),
@@ -108,7 +109,22 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
     scheduler.add_listener(metrics);
     scheduler.add_listener(hub);
     scheduler.add_listener(logger);
+    scheduler.add_listener(*this);  // after the store: counts the rows it has just buffered
   }
+
+  // core::JobEventListener: a commit as soon as store.flush_rows wait, after the current burst
+  // of steps, so that no single commit holds the loop for long. Not while commits fail: the
+  // flush timer retries those at its own pace.
+  void on_step(const core::StepRecorded&) override {
+    if (early_flush_posted || failed_flushes > 0 || stopping) return;
+    if (store->pending_rows() < config.store.flush_rows) return;
+    early_flush_posted = true;
+    asio::post(ioc, [this] {
+      early_flush_posted = false;
+      if (!stopping) flush_store();
+    });
+  }
+  void on_state_changed(const core::JobStateChanged&) override {}
 
   // http::JobControl
   std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override;
@@ -173,6 +189,7 @@ struct App::Impl final : http::JobControl, http::ServerObserver {
   bool queue_loaded = false;
   std::size_t failed_flushes = 0;
   bool stopping = false;
+  bool early_flush_posted = false;
   bool final_flush_ok = true;
 };
 

@@ -29,8 +29,8 @@ constexpr std::string_view top_level_keys[] = {"listen",          "database",  "
                                                "metrics",         "api",       "websocket"};
 constexpr std::string_view scheduler_keys[] = {"max_concurrent", "step_interval", "stall_timeout",
                                                "max_jobs"};
-constexpr std::string_view store_keys[] = {"flush_interval", "synchronous", "busy_timeout",
-                                           "max_pending_rows", "cache_bytes"};
+constexpr std::string_view store_keys[] = {"flush_interval", "flush_rows",       "synchronous",
+                                           "busy_timeout",   "max_pending_rows", "cache_bytes"};
 constexpr std::string_view metrics_keys[] = {"finished_job_ttl"};
 constexpr std::string_view api_keys[] = {"token_file",     "allowed_origins",  "allowed_hosts",
                                          "max_body_bytes", "max_header_bytes", "read_timeout",
@@ -178,6 +178,7 @@ class DaemonConfigReader {
   void read_store(const MapFields& fields) {
     DaemonConfig::Store& store = config_.store;
     read_duration(fields, "flush_interval", {1ms, 1h}, store.flush_interval);
+    read_size(fields, "flush_rows", IntegerRange{1, 100'000'000, ""}, store.flush_rows);
     if (const Field* synchronous = fields.find("synchronous")) {
       if (const auto mode =
               validator_.read_choice<SynchronousMode>(*synchronous, synchronous_choices)) {

@@ -36,6 +36,9 @@ struct DaemonConfig {
 
   struct Store {
     std::chrono::milliseconds flush_interval{1000};
+    /// A commit also starts as soon as this many rows wait: one commit holds the event loop (and
+    /// so the live feed) for as long as it runs, so fast queues get several small ones.
+    std::size_t flush_rows = 5'000;
     SynchronousMode synchronous = SynchronousMode::normal;
     /// How long a commit waits for another writer's lock. Short: the wait blocks the event
     /// loop, and the rows stay buffered for the next flush anyway.

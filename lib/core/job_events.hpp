@@ -31,6 +31,7 @@ struct JobStateChanged {
   JobState to = JobState::queued;
   std::string reason;
   WallTime ts;
+  std::uint64_t step = 0;  ///< the job's last step when it changed state (orders it among points)
 };
 
 /// Receives the scheduler's events, in order, on the scheduler's thread. A listener must not

@@ -52,19 +52,20 @@ void FeedHub::remove(FeedSubscriber& subscriber) {
 
 void FeedHub::on_step(const core::StepRecorded& event) {
   if (subscribers_.empty()) return;
-  publish(event.job_id, FeedMessage::Kind::point,
+  publish(event.job_id, FeedMessage::Kind::point, event.step,
           feed_body(boost::json::serialize(point_message(event))));
 }
 
 void FeedHub::on_state_changed(const core::JobStateChanged& event) {
   if (subscribers_.empty()) return;
-  publish(event.job_id, FeedMessage::Kind::state,
+  publish(event.job_id, FeedMessage::Kind::state, event.step,
           feed_body(boost::json::serialize(state_message(event))));
 }
 
-void FeedHub::publish(core::JobId job_id, FeedMessage::Kind kind, std::string body) {
+void FeedHub::publish(core::JobId job_id, FeedMessage::Kind kind, std::uint64_t step,
+                      std::string body) {
   const auto size = body.size();
-  log_.push_back({{job_id, kind, std::move(body)}, appended_bytes_});
+  log_.push_back({{job_id, kind, step, std::move(body)}, appended_bytes_});
   appended_bytes_ += size;
   if (notify_posted_) return;
   // One wake-up per burst: a scheduler step that records 4,096 points costs each subscriber one

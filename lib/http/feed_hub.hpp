@@ -22,6 +22,7 @@ struct FeedMessage {
   enum class Kind { point, state };
   core::JobId job_id = 0;
   Kind kind = Kind::point;
+  std::uint64_t step = 0;  ///< a point's step; for a state change, the job's last step before it
   std::string body;
 };
 
@@ -74,7 +75,7 @@ class FeedHub final : public core::JobEventListener {
   void on_state_changed(const core::JobStateChanged& event) override;
 
   /// Appends one message and schedules the subscribers' wake-up (used by the two above).
-  void publish(core::JobId job_id, FeedMessage::Kind kind, std::string body);
+  void publish(core::JobId job_id, FeedMessage::Kind kind, std::uint64_t step, std::string body);
 
  private:
   struct Entry {

@@ -115,9 +115,14 @@ class WebSocketSession final : public Connection,
   [[nodiscard]] std::uint64_t feed_cursor() const override { return cursor_; }
 
  private:
+  struct HeldState {
+    std::uint64_t step = 0;  ///< the job's last step before the change
+    std::string body;
+  };
   struct Replay {
-    std::uint64_t after_step = 0;  ///< last step sent
-    std::vector<std::string> held_states;
+    std::uint64_t after_step = 0;        ///< last step sent
+    std::vector<HeldState> held_states;  ///< in the order they happened
+    std::uint64_t harvest_from = 0;      ///< log index from which its state changes are taken
   };
 
   void on_accept(beast::error_code ec) {
@@ -149,12 +154,14 @@ class WebSocketSession final : public Connection,
     send_own(std::move(hello));
   }
 
-  void send_error(const std::string& message) {
+  static std::string error_body(const std::string& message) {
     boost::json::object error;
     error["type"] = "error";
     error["message"] = message;
-    send_own(feed_body(boost::json::serialize(error)));
+    return feed_body(boost::json::serialize(error));
   }
+
+  void send_error(const std::string& message) { send_own(error_body(message)); }
 
   void do_read() {
     ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -189,6 +196,7 @@ class WebSocketSession final : public Connection,
   }
 
   void subscribe(const Subscription& subscription) {
+    harvest_states();  // the replays in progress take what the log holds for them so far
     all_jobs_ = subscription.job_ids.empty();
     subscribed_ = std::set<core::JobId>(subscription.job_ids.begin(), subscription.job_ids.end());
 
@@ -207,18 +215,25 @@ class WebSocketSession final : public Connection,
     }
     send_own(feed_body(boost::json::serialize(ack)), false);
 
-    // State changes held by an interrupted replay still reach a job that stays subscribed.
     auto previous = std::move(replaying_);
     replaying_.clear();
-    for (auto& [id, replay] : previous) {
-      if (!wants(id)) continue;
-      for (auto& body : replay.held_states) send_own(std::move(body), false);
-    }
     if (subscription.since_step) {
       for (const auto& [id, job] : state_->router.scheduler.jobs()) {
-        if (wants(id)) replaying_[id].after_step = *subscription.since_step;
+        if (wants(id)) replaying_[id] = Replay{*subscription.since_step, {}, cursor_};
       }
     }
+    // State changes held by an interrupted replay still reach a job that stays subscribed: in
+    // step order within its new replay, or now if it goes straight to live.
+    for (auto& [id, replay] : previous) {
+      if (!wants(id)) continue;
+      if (auto again = replaying_.find(id); again != replaying_.end()) {
+        again->second.held_states = std::move(replay.held_states);
+        again->second.harvest_from = harvested_to_;  // harvested up to here already
+      } else {
+        for (auto& held : replay.held_states) send_own(std::move(held.body), false);
+      }
+    }
+    harvested_to_ = cursor_;
     pump_replay();
     if (!writing_) do_write();
   }
@@ -230,9 +245,28 @@ class WebSocketSession final : public Connection,
     return own_bytes_ + state_->hub.bytes_from(cursor_);
   }
 
+  /// Moves the state changes of replaying jobs out of the hub's log (from harvested_to_ on) into
+  /// their replay, which sends each after the point it followed. Runs before anything that
+  /// moves the cursor, so that the cursor never passes a state change not yet taken.
+  void harvest_states() {
+    const auto& hub = state_->hub;
+    if (closing_) return;
+    if (!replaying_.empty()) {
+      for (auto index = std::max(harvested_to_, hub.begin()); index < hub.end(); ++index) {
+        const auto& message = hub.at(index);
+        if (message.kind != FeedMessage::Kind::state) continue;
+        auto replay = replaying_.find(message.job_id);
+        if (replay == replaying_.end() || index < replay->second.harvest_from) continue;
+        replay->second.held_states.push_back({message.step, message.body});
+      }
+    }
+    harvested_to_ = hub.end();
+  }
+
   /// Reads the next pages of history while the client keeps up; a job whose history has been
   /// read to its newest point goes live.
   void pump_replay() {
+    harvest_states();
     const auto room = state_->options.websocket_send_queue_bytes / 2;
     while (!closing_ && !replaying_.empty() && backlog_bytes() < room) {
       auto it = replaying_.begin();
@@ -240,17 +274,27 @@ class WebSocketSession final : public Connection,
       auto page = state_->router.store.load_points(job_id, it->second.after_step,
                                                    state_->options.websocket_replay_page);
       if (!page) {
-        send_error("replay of job " + std::to_string(job_id) + " failed: " + page.error().message);
-        replaying_.erase(it);
+        send_own(error_body("replay of job " + std::to_string(job_id) + " failed: " +
+                            page.error().message),
+                 false);
+        go_live(it);  // what the replay held still goes out; from here on, live points
         continue;
       }
       const runtime::Job* job = state_->router.scheduler.find(job_id);
+      auto& held = it->second.held_states;
       bool filled = false;
       for (const auto& point : *page) {
+        if (closing_) return;
         if (backlog_bytes() >= room) {
           filled = true;  // continue from it->second.after_step when the client has read more
           break;
         }
+        // A state change the job went through before this step comes first.
+        std::size_t due_states = 0;
+        while (due_states < held.size() && held[due_states].step < point.step) {
+          send_own(std::move(held[due_states++].body), false);
+        }
+        held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(due_states));
         core::StepRecorded event;
         event.job_id = job_id;
         event.step = point.step;
@@ -271,21 +315,15 @@ class WebSocketSession final : public Connection,
   }
 
   /// A replay has read the job's newest point: every point in the hub's log so far is in the
-  /// store too, so the log's points for the job up to here are skipped and its held state
-  /// changes follow the last replayed point.
+  /// store too, so the log's messages for the job up to here are skipped (its state changes
+  /// were harvested) and those it still holds follow the last replayed point.
   void go_live(std::map<core::JobId, Replay>::iterator replay) {
+    harvest_states();
     const auto job_id = replay->first;
     auto held = std::move(replay->second.held_states);
     replaying_.erase(replay);
-    const auto& hub = state_->hub;
-    for (auto index = std::max(cursor_, hub.begin()); index < hub.end(); ++index) {
-      const auto& message = hub.at(index);
-      if (message.job_id == job_id && message.kind == FeedMessage::Kind::state) {
-        held.push_back(message.body);
-      }
-    }
-    live_from_[job_id] = hub.end();
-    for (auto& body : held) send_own(std::move(body), false);
+    live_from_[job_id] = state_->hub.end();
+    for (auto& state : held) send_own(std::move(state.body), false);
   }
 
   /// Queues a message of this connection's own (hello, ack, error, replayed point); they go out
@@ -306,6 +344,7 @@ class WebSocketSession final : public Connection,
     // The log holds every job's messages, and this client's cursor holds all of them in memory.
     // Copy out the ones it is owed and let go of the rest, so that a client following a few
     // jobs never pins the whole log; then judge it by what it is owed.
+    harvest_states();
     const auto& hub = state_->hub;
     for (; cursor_ < hub.end(); ++cursor_) {
       const auto& message = hub.at(cursor_);
@@ -319,17 +358,14 @@ class WebSocketSession final : public Connection,
     return false;
   }
 
-  /// Whether the log's message at `index` is to be sent to this client when its turn comes:
-  /// it follows the subscription, and a job still replaying gets its points from the store and
-  /// its state changes held until the replay has caught up (so they follow its last point).
+  /// Whether the log's message at `index` goes to this client when its turn comes: it follows
+  /// the subscription; a job still replaying gets its points from the store (and its state
+  /// changes were harvested), and so does a replayed job for the log up to where it went live.
   bool due(std::uint64_t index, const FeedMessage& message) {
     if (!wants(message.job_id)) return false;
-    if (auto replay = replaying_.find(message.job_id); replay != replaying_.end()) {
-      if (message.kind == FeedMessage::Kind::state) replay->second.held_states.push_back(message.body);
-      return false;
-    }
+    if (replaying_.contains(message.job_id)) return false;
     if (auto live = live_from_.find(message.job_id); live != live_from_.end()) {
-      if (index < live->second) return false;  // sent by the replay that ended at live->second
+      if (index < live->second) return false;
       live_from_.erase(live);
     }
     return true;
@@ -338,6 +374,7 @@ class WebSocketSession final : public Connection,
   /// Encodes the next batch (own messages first, then the hub's log from the cursor) into
   /// batch_; returns false when nothing is due.
   bool fill_batch() {
+    harvest_states();
     batch_.clear();
     while (!own_.empty() && (batch_.empty() || batch_.size() < batch_bytes)) {
       own_bytes_ -= own_.front().size();
@@ -354,7 +391,20 @@ class WebSocketSession final : public Connection,
   }
 
   void do_write() {
-    if (closing_ || !ws_.is_open() || !fill_batch()) return;
+    if (closing_) return;
+    if (!ws_.is_open()) {
+      // Beast is answering the client's close: nothing more goes out, and the log must not
+      // wait for this cursor while the teardown runs.
+      closing_ = true;
+      leave_hub();
+      return;
+    }
+    if (!fill_batch()) {
+      // Nothing live is due: the client has room for more history.
+      if (replaying_.empty()) return;
+      pump_replay();
+      if (closing_ || !fill_batch()) return;
+    }
     writing_ = true;
     ws_.next_layer().write_frames(
         asio::buffer(batch_),
@@ -433,6 +483,7 @@ class WebSocketSession final : public Connection,
   std::set<core::JobId> subscribed_;
   std::map<core::JobId, Replay> replaying_;
   std::map<core::JobId, std::uint64_t> live_from_;  ///< log index where a replayed job went live
+  std::uint64_t harvested_to_ = 0;  ///< log index up to which replays took their state changes
   websocket::close_reason close_reason_;
   std::string disconnect_reason_ = "error";
 };

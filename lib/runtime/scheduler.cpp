@@ -248,7 +248,7 @@ void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {
   }
   if (core::is_terminal(*to)) job.finished_at = ts;
 
-  const core::JobStateChanged changed{job.id, from, *to, job.reason, ts};
+  const core::JobStateChanged changed{job.id, from, *to, job.reason, ts, job.step};
   for (auto* listener : listeners_) listener->on_state_changed(changed);
 }
 

@@ -41,7 +41,7 @@ TEST(DaemonConfigTest, ReadsEveryKey) {
   expected.queue = "/etc/vapor/jobs.yaml";
   expected.queue_max_bytes = 65536;
   expected.scheduler = {8, 250ms, 2min, 5000};
-  expected.store = {2s, SynchronousMode::full, 0ms, 20000, 8 * 1024 * 1024};
+  expected.store = {2s, 750, SynchronousMode::full, 0ms, 20000, 8 * 1024 * 1024};
   expected.metrics.finished_job_ttl = 1h;
   expected.api.token_file = base / "secrets/token";
   expected.api.allowed_origins = {"https://grafana.example.com", "http://localhost:3000"};

@@ -1,8 +1,10 @@
 """The JSON API of the real vapord over real HTTP: the token vapord creates, submitting,
 starting and stopping jobs, and the refusals (401, 404, 409, 421)."""
 
+import contextlib
 import json
 import os
+import sqlite3
 import stat
 import sys
 import time
@@ -37,6 +39,25 @@ def request(daemon, method, path, body=None, token=None, headers=None):
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+class StoreTest(unittest.TestCase):
+    def test_rows_are_committed_once_flush_rows_wait_without_waiting_for_the_interval(self):
+        queue = ("jobs:\n  - name: fast\n    epochs: 1\n    steps_per_epoch: 3000\n"
+                 "    step_interval: 1ms\n")
+        with Vapord(VAPORD, queue, store_config="flush_interval: 1h, flush_rows: 500") as daemon:
+            database = "file:" + os.path.join(daemon.path, "vapor.db") + "?mode=ro"
+            stored = 0
+            deadline = time.monotonic() + 20
+            while stored < 2000 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                with contextlib.closing(sqlite3.connect(database, uri=True, timeout=5)) as db:
+                    stored = db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+            self.assertGreaterEqual(stored, 2000, "rows reach the file long before the 1 h interval")
+            _, metrics = daemon.get("/metrics")
+            commits = next(float(line.split()[1]) for line in metrics.splitlines()
+                           if line.startswith("vapor_store_commit_duration_seconds_count"))
+            self.assertGreaterEqual(commits, 4, "several commits of about flush_rows each")
 
 
 class ApiTest(unittest.TestCase):

@@ -12,7 +12,7 @@ LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
 class Vapord:
-    def __init__(self, binary, queue_yaml, extra_config=""):
+    def __init__(self, binary, queue_yaml, extra_config="", store_config="flush_interval: 100ms"):
         self.binary = binary
         self.dir = tempfile.TemporaryDirectory(prefix="vapor-e2e-")
         self.path = self.dir.name
@@ -23,7 +23,7 @@ class Vapord:
                 "listen: 127.0.0.1:0\n"
                 f"database: {self.path}/vapor.db\n"
                 f"queue: {self.path}/jobs.yaml\n"
-                "store:\n  flush_interval: 100ms\n" + extra_config
+                f"store: {{{store_config}}}\n" + extra_config
             )
         self.log_path = os.path.join(self.path, "vapord.log")
         self.process = None

@@ -277,6 +277,47 @@ TEST_F(ServerTest, SubscribeWithSinceStepReplaysThenGoesLiveWithoutGapOrDuplicat
   EXPECT_EQ(steps, range(11, 3000)) << "no gap, no duplicate, and the completion comes last";
 }
 
+TEST_F(ServerTest, AJobThatStartsDuringAReplayIsSeenRunningBeforeItsFirstPoint) {
+  // Job 1 has a long history, replayed a few pages at a time; job 2 starts while that replay
+  // runs, so its "running" is held until job 2's own replay, and must still come before its
+  // points, with "complete" after the last one.
+  http::ServerOptions options;
+  options.websocket_replay_page = 50;
+  options.websocket_send_queue_bytes = 32 * 1024;
+  options.websocket_socket_send_buffer = 8 * 1024;
+  TestServer server(options);
+  server.add_job(1, fast_job("history", 4000, 1ms));
+  auto late = fast_job("late", 300, 2ms);
+  late.start = core::StartMode::manual;
+  server.add_job(2, late);
+  server.start();
+  std::this_thread::sleep_for(1500ms);  // job 1 builds up history
+
+  FeedClient client(client_ioc_, server.port(), 4096);
+  client.send(R"({"type":"subscribe","job_ids":[1,2],"since_step":0})");
+  read_until_subscribed(client);
+  server.start_job(2);
+  std::map<std::int64_t, std::vector<std::string>> kinds;  // per job: "point N" and "state X"
+  std::map<std::int64_t, std::vector<std::int64_t>> steps;
+  int finished = 0;
+  while (finished < 2) {
+    const auto message = client.next();
+    const auto job = message.at("job_id").as_int64();
+    if (message.at("type").as_string() == "point") {
+      steps[job].push_back(message.at("step").as_int64());
+      if (kinds[job].empty() || kinds[job].back() != "points") kinds[job].push_back("points");
+    } else {
+      const std::string to(message.at("to").as_string());
+      kinds[job].push_back(to);
+      if (to == "complete") ++finished;
+    }
+  }
+  EXPECT_EQ(steps[1], range(1, 4000));
+  EXPECT_EQ(steps[2], range(1, 300));
+  EXPECT_EQ(kinds[2], (std::vector<std::string>{"running", "points", "complete"}));
+  EXPECT_EQ(kinds[1], (std::vector<std::string>{"points", "complete"}));
+}
+
 TEST_F(ServerTest, InvalidClientMessagesGetAnErrorAndTheConnectionStays) {
   TestServer server;
   server.start();

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -32,14 +33,26 @@ class FeedStream {
   using Completion =
       boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
 
-  explicit FeedStream(boost::beast::tcp_stream stream) : stream_(std::move(stream)) {}
+  explicit FeedStream(boost::beast::tcp_stream stream)
+      : core_(std::make_shared<Core>(std::move(stream))) {}
+  FeedStream(FeedStream&&) noexcept = default;
+  FeedStream& operator=(FeedStream&&) noexcept = default;
+  FeedStream(const FeedStream&) = delete;
+  FeedStream& operator=(const FeedStream&) = delete;
+  /// Closes the socket (as a tcp_stream does when it goes), so that writes still queued end at
+  /// once instead of holding the connection open for a client that never reads.
+  ~FeedStream() {
+    if (!core_) return;
+    boost::system::error_code ignored;
+    core_->stream.socket().close(ignored);
+  }
 
-  [[nodiscard]] executor_type get_executor() noexcept { return stream_.get_executor(); }
-  [[nodiscard]] boost::beast::tcp_stream& next_layer() noexcept { return stream_; }
+  [[nodiscard]] executor_type get_executor() noexcept { return core_->stream.get_executor(); }
+  [[nodiscard]] boost::beast::tcp_stream& next_layer() noexcept { return core_->stream; }
 
   template <class MutableBufferSequence, class Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
-    return stream_.async_read_some(buffers, std::forward<Token>(token));
+    return core_->stream.async_read_some(buffers, std::forward<Token>(token));
   }
 
   /// Beast's writes: queued behind any write in flight, then written whole (the completion
@@ -47,18 +60,18 @@ class FeedStream {
   template <class ConstBufferSequence, class Token>
   auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, const ConstBufferSequence& sequence) {
+        [core = core_](auto handler, const ConstBufferSequence& sequence) {
           // Beast keeps its buffers alive until the handler runs, so views are enough.
           std::vector<boost::asio::const_buffer> views(boost::asio::buffer_sequence_begin(sequence),
                                                        boost::asio::buffer_sequence_end(sequence));
-          enqueue(std::move(views), Completion(std::move(handler)));
+          enqueue(core, std::move(views), Completion(std::move(handler)));
         },
         token, buffers);
   }
 
   /// The session's batch of encoded frames. `frames` must stay valid until `done` runs.
   void write_frames(boost::asio::const_buffer frames, Completion done) {
-    enqueue({frames}, std::move(done));
+    enqueue(core_, {frames}, std::move(done));
   }
 
  private:
@@ -67,28 +80,36 @@ class FeedStream {
     Completion done;
   };
 
-  void enqueue(std::vector<boost::asio::const_buffer> buffers, Completion done) {
-    pending_.push_back({std::move(buffers), std::move(done)});
-    if (!writing_) write_next();
+  /// Shared with the writes in flight: a write Beast starts on its own (the keep-alive ping holds
+  /// no reference to the session) may complete after the session and this stream are gone.
+  struct Core {
+    explicit Core(boost::beast::tcp_stream s) : stream(std::move(s)) {}
+    boost::beast::tcp_stream stream;
+    std::deque<PendingWrite> pending;
+    bool writing = false;
+  };
+
+  static void enqueue(const std::shared_ptr<Core>& core,
+                      std::vector<boost::asio::const_buffer> buffers, Completion done) {
+    core->pending.push_back({std::move(buffers), std::move(done)});
+    if (!core->writing) write_next(core);
   }
 
-  void write_next() {
-    writing_ = true;
-    boost::asio::async_write(stream_, pending_.front().buffers,
-                             [this](boost::system::error_code ec, std::size_t written) {
-                               auto done = std::move(pending_.front().done);
-                               pending_.pop_front();
-                               writing_ = false;
+  static void write_next(const std::shared_ptr<Core>& core) {
+    core->writing = true;
+    boost::asio::async_write(core->stream, core->pending.front().buffers,
+                             [core](boost::system::error_code ec, std::size_t written) {
+                               auto done = std::move(core->pending.front().done);
+                               core->pending.pop_front();
+                               core->writing = false;
                                // The next write starts before this one's owner resumes, so a
                                // write it asks for now queues behind those already waiting.
-                               if (!pending_.empty()) write_next();
+                               if (!core->pending.empty()) write_next(core);
                                std::move(done)(ec, written);
                              });
   }
 
-  boost::beast::tcp_stream stream_;
-  std::deque<PendingWrite> pending_;
-  bool writing_ = false;
+  std::shared_ptr<Core> core_;
 };
 
 // Beast's close handshake ends with a teardown of the next layer, found by argument-dependent

@@ -226,7 +226,9 @@ cpu_busy_between() {
     awk '{printf "%s%.2f", (NR > 1 ? "," : ""), ($4 - $2 > 0 ? ($3 - $1) / ($4 - $2) : 0)} END {print ""}'
 }
 
-# wrk_run NAME URL SERVER_PID: keep-alive, 1 thread, 16 connections; writes NAME.wrk and prints
+# wrk_run NAME URL SERVER_PID: keep-alive, 1 thread, 16 connections, 30 s timeout (the
+# pushgateway takes seconds per 10,000-job scrape; a shorter timeout would drop its slow answers
+# from its count); writes NAME.wrk and prints
 # "requests_per_second p99_ms errors server_cpu_ratio wrk_cpu_ratio cpu_busy_list".
 wrk_run() {
   local name=$1 url=$2 server_pid=$3 cpu_before cpu_after jiffies_before jiffies_after
@@ -234,7 +236,7 @@ wrk_run() {
   cpu_before=$(cpu_seconds_of "$server_pid")
   # `times` after wrk: its second line is the CPU time of the shell's children (wrk).
   "${pin_load[@]}" timeout $((run_seconds + 15)) bash -c \
-    'wrk -t1 -c16 -d"$1s" --timeout 5s --latency "$2"; times' _ "$run_seconds" "$url" \
+    'wrk -t1 -c16 -d"$1s" --timeout 30s --latency "$2"; times' _ "$run_seconds" "$url" \
     >"$work/$name.wrk" 2>&1 || true
   cpu_after=$(cpu_seconds_of "$server_pid")
   jiffies_after=$(cpu_jiffies)
@@ -265,6 +267,15 @@ say "work folder $work; $pinning; ${run_seconds}s per load run"
 record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 record vapord_version "$("$vapord" --version 2>&1 | head -1)"
 
+# measure KEY URL PID: wrk on URL against server PID, recorded as KEY_rps, KEY_p99, KEY_errors,
+# KEY_cpu, KEY_wrk_cpu and KEY_busy.
+measure() {
+  local rps p99 errors server_cpu wrk_cpu busy
+  read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run "${1//_/-}" "$2" "$3")
+  record "${1}_rps" "$rps"; record "${1}_p99" "$p99"; record "${1}_errors" "$errors"
+  record "${1}_cpu" "$server_cpu"; record "${1}_wrk_cpu" "$wrk_cpu"; record "${1}_busy" "$busy"
+}
+
 # --- 1 and 2: /metrics, /api/v1/jobs, /healthz -------------------------------------------------
 # http_section N: vapord with N jobs (10,000 points/s in all), wrk on /metrics; at the feed's job
 # count also /api/v1/jobs and /healthz; then the pushgateway holding the same series.
@@ -280,27 +291,19 @@ http_section() {
   record "metrics_bytes_$n" "$(wc -c <"$work/vapord-metrics-$n.txt")"
 
   say "HTTP: wrk GET /metrics on vapord ($n jobs stepping)"
-  read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run "vapord-metrics-$n" "http://127.0.0.1:$http_port/metrics" "$http_pid")
-  record "vapord_metrics_rps_$n" "$rps"; record "vapord_metrics_p99_$n" "$p99"; record "vapord_metrics_errors_$n" "$errors"
-  record "vapord_metrics_cpu_$n" "$server_cpu"; record "vapord_metrics_wrk_cpu_$n" "$wrk_cpu"; record "vapord_metrics_busy_$n" "$busy"
+  measure "vapord_metrics_$n" "http://127.0.0.1:$http_port/metrics" "$http_pid"
 
   if [[ "$n" == "$jobs" ]]; then
     say "HTTP: wrk GET /api/v1/jobs on vapord"
-    read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-jobs "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid")
-    record jobs_rps "$rps"; record jobs_p99 "$p99"; record jobs_errors "$errors"
-    record jobs_cpu "$server_cpu"; record jobs_wrk_cpu "$wrk_cpu"; record jobs_busy "$busy"
+    measure "jobs" "http://127.0.0.1:$http_port/api/v1/jobs" "$http_pid"
     record jobs_bytes "$(curl -sf "http://127.0.0.1:$http_port/api/v1/jobs" | wc -c)"
 
     say "HTTP: wrk GET /assets/uplot.js on vapord (a static file of the live page)"
-    read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-static "http://127.0.0.1:$http_port/assets/uplot.js" "$http_pid")
-    record static_rps "$rps"; record static_p99 "$p99"; record static_errors "$errors"
-    record static_cpu "$server_cpu"; record static_wrk_cpu "$wrk_cpu"; record static_busy "$busy"
+    measure "static" "http://127.0.0.1:$http_port/assets/uplot.js" "$http_pid"
     record static_bytes "$(curl -sf "http://127.0.0.1:$http_port/assets/uplot.js" | wc -c)"
 
     say "HTTP: wrk GET /healthz on vapord"
-    read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run vapord-healthz "http://127.0.0.1:$http_port/healthz" "$http_pid")
-    record healthz_rps "$rps"; record healthz_p99 "$p99"; record healthz_errors "$errors"
-    record healthz_cpu "$server_cpu"; record healthz_wrk_cpu "$wrk_cpu"; record healthz_busy "$busy"
+    measure "healthz" "http://127.0.0.1:$http_port/healthz" "$http_pid"
   fi
 
   commit_stats=$(curl -sf "http://127.0.0.1:$http_port/metrics" |
@@ -340,9 +343,7 @@ http_section() {
   record "gateway_bytes_$n" "$(wc -c <"$work/gateway-metrics-$n.txt")"
 
   say "HTTP: wrk GET /metrics on prometheus-pushgateway ($n jobs)"
-  read -r rps p99 errors server_cpu wrk_cpu busy < <(wrk_run "gateway-metrics-$n" "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid")
-  record "gateway_metrics_rps_$n" "$rps"; record "gateway_metrics_p99_$n" "$p99"; record "gateway_metrics_errors_$n" "$errors"
-  record "gateway_metrics_cpu_$n" "$server_cpu"; record "gateway_metrics_wrk_cpu_$n" "$wrk_cpu"; record "gateway_metrics_busy_$n" "$busy"
+  measure "gateway_metrics_$n" "http://127.0.0.1:$gateway_port/metrics" "$gateway_pid"
   stop_pid "$gateway_pid"
 }
 
@@ -480,14 +481,14 @@ def cpus(server_key, wrk_key):
             + busy_text(r.get(busy_key, "").split(",")))
 
 for n in metrics_jobs.split():
-    vm, gm = num(f"vapord_metrics_rps_{n}"), num(f"gateway_metrics_rps_{n}")
+    vm, gm = num(f"vapord_metrics_{n}_rps"), num(f"gateway_metrics_{n}_rps")
     x = ratio(vm, gm)
     row(f"/metrics req/s ({int(n):,} jobs stepping; {int(num(f'metrics_series_{n}')):,} series)",
         fmt(vm), f"{fmt(gm)} pushgateway", f"{x:.2f}x", f">= 2x {verdict(x, 2)}",
-        "vapord " + cpus(f"vapord_metrics_cpu_{n}", f"vapord_metrics_wrk_cpu_{n}"))
-    row("  /metrics p99 latency", ms(num(f"vapord_metrics_p99_{n}")),
-        ms(num(f"gateway_metrics_p99_{n}")), "", "",
-        "gateway " + cpus(f"gateway_metrics_cpu_{n}", f"gateway_metrics_wrk_cpu_{n}"))
+        "vapord " + cpus(f"vapord_metrics_{n}_cpu", f"vapord_metrics_{n}_wrk_cpu"))
+    row("  /metrics p99 latency", ms(num(f"vapord_metrics_{n}_p99")),
+        ms(num(f"gateway_metrics_{n}_p99")), "", "",
+        "gateway " + cpus(f"gateway_metrics_{n}_cpu", f"gateway_metrics_{n}_wrk_cpu"))
     row("  /metrics response bytes", fmt(num(f"metrics_bytes_{n}")), fmt(num(f"gateway_bytes_{n}")))
     if n != jobs:
         continue
@@ -558,7 +559,7 @@ for cells in rows:
     print(line(cells))
 print()
 notes = []
-error_keys = ["jobs_errors", "healthz_errors", "static_errors"] + [f"{who}_metrics_errors_{n}" for n in metrics_jobs.split() for who in ("vapord", "gateway")]
+error_keys = ["jobs_errors", "healthz_errors", "static_errors"] + [f"{who}_metrics_{n}_errors" for n in metrics_jobs.split() for who in ("vapord", "gateway")]
 errors = {k: int(num(k)) for k in error_keys if num(k) > 0}
 if errors:
     notes.append(f"wrk errors (non-2xx or socket): {errors}")

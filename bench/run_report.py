@@ -135,12 +135,12 @@ def main():
     # --- network_bench.sh ---
     if not failed("network", "network_bench.sh"):
         for jobs in (1000, 10000):
-            vm, gm = n.num(f"vapord_metrics_rps_{jobs}"), n.num(f"gateway_metrics_rps_{jobs}")
+            vm, gm = n.num(f"vapord_metrics_{jobs}_rps"), n.num(f"gateway_metrics_{jobs}_rps")
             row(f"/metrics req/s, {jobs:,} jobs stepping, {fmt(n.num(f'metrics_series_{jobs}'))} "
                 "series (wrk -c16)",
                 fmt(vm), f"{fmt(gm)} pushgateway", ratio_x(vm, gm),
-                f"p99 {ms(n.num(f'vapord_metrics_p99_{jobs}'))} vs "
-                f"{ms(n.num(f'gateway_metrics_p99_{jobs}'))}; "
+                f"p99 {ms(n.num(f'vapord_metrics_{jobs}_p99'))} vs "
+                f"{ms(n.num(f'gateway_metrics_{jobs}_p99'))}; "
                 f"{fmt(n.num(f'metrics_bytes_{jobs}') / 1024)} KiB")
         jr, hr = n.num("jobs_rps"), n.num("healthz_rps")
         row(f"GET /api/v1/jobs req/s, 1,000 jobs ({fmt(n.num('jobs_bytes') / 1024)} KiB)", fmt(jr),

@@ -573,9 +573,17 @@ Response strip_body_for_head(Response response, const Request& request) {
   return response;
 }
 
+/// RFC 9112 section 3.2: an HTTP/1.1 request without a Host header is a bad request (an empty
+/// one is allowed; HTTP/1.0 has none).
+std::optional<Response> missing_host(const Request& request) {
+  if (request.version() < 11 || request.find(field::host) != request.end()) return std::nullopt;
+  return error(400, "missing_host", "an HTTP/1.1 request needs a Host header", request);
+}
+
 Response route_checked(const Target& target, const Request& request, RouterContext& context) {
   const verb method = request.method();
 
+  if (auto refused = missing_host(request)) return std::move(*refused);
   if (!host_allowed(field_value(request, field::host), context.access)) {
     return error(421, "misdirected_request",
                  "this server does not answer for host \"" +
@@ -630,6 +638,7 @@ Routed route(const Request& request, RouterContext& context) {
 
 std::optional<Response> check_websocket_upgrade(const Request& request,
                                                 const AccessPolicy& access) {
+  if (auto refused = missing_host(request)) return refused;
   const std::string_view host = field_value(request, field::host);
   if (!host_allowed(host, access)) {
     return error(421, "misdirected_request",

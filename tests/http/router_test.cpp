@@ -983,14 +983,31 @@ TEST_F(RouterTest, StartAndStopFollowTheJobStates) {
 // ---------------------------------------------------------------------------------------------
 // Host and Origin
 
+TEST_F(RouterTest, AnHttp11RequestWithoutHostIs400AndHttp10NeedsNone) {
+  for (const char* target : {"/healthz", "/api/v1/jobs", "/nowhere", "/ws"}) {
+    SCOPED_TRACE(target);
+    Request req = request(verb::get, target);
+    req.erase(field::host);
+    expect_error(send(req), 400, "missing_host");
+    req.version(10);
+    const Answer answer = send(req);
+    EXPECT_NE(answer.status(), 400u);
+    EXPECT_NE(answer.status(), 421u);
+  }
+  Request upgrade = request(verb::get, "/ws");
+  upgrade.erase(field::host);
+  const auto refused = check_websocket_upgrade(upgrade, access_);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->result_int(), 400u);
+}
+
 TEST_F(RouterTest, HostMustBeOneThisServerAnswersFor) {
   struct Case {
     std::optional<std::string> host;
     bool allowed;
   };
   const Case cases[] = {
-      {std::nullopt, true},
-      {"", true},
+      {"", true},  // allowed by RFC 9112 for a target without an authority
       {"127.0.0.1:9786", true},
       {"127.0.0.1", true},
       {"localhost", true},

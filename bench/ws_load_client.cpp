@@ -38,6 +38,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -314,13 +315,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
         fail(why);
         return false;
       }
-      if (opcode >= 0x8) continue;  // ping/pong: the servers here send none that need an answer
+      if (opcode == 0x9) {  // ping: vapord's keep-alive closes a client that does not answer
+        send_pong(payload);
+        continue;
+      }
+      if (opcode >= 0x8) continue;  // pong
       message_bytes_ += length;
       if (fin) on_message(payload, message_bytes_);
       if (fin) message_bytes_ = 0;
     }
     if (begin_ == end_) begin_ = end_ = 0;
     return true;
+  }
+
+  /// Answers a ping with a pong carrying the same payload, masked as a client's frames must be.
+  /// Pings are rare (one per idle period), so a blocking write of a few bytes is fine here.
+  void send_pong(std::string_view payload) {
+    static constexpr unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    std::string frame;
+    frame.push_back(static_cast<char>(0x8A));  // FIN + pong
+    frame.push_back(static_cast<char>(0x80 | (payload.size() & 0x7F)));  // masked; <= 125 bytes
+    frame.append(reinterpret_cast<const char*>(mask), 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+      frame.push_back(static_cast<char>(payload[i] ^ static_cast<char>(mask[i % 4])));
+    }
+    beast::error_code ignored;
+    asio::write(stream_.socket(), asio::buffer(frame), ignored);
   }
 
   /// One whole message; `text` is its last frame (servers here send one frame per message).

@@ -280,8 +280,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Sessions ask this only of upgrade requests (GET with Upgrade: websocket), never of HEAD.
   if (!boost::beast::websocket::is_upgrade(*request)) return 0;
   if (const auto refused = http::check_websocket_upgrade(*request, world.access)) {
-    fuzz::check(refused->result_int() == 421 || refused->result_int() == 403,
-                "a WebSocket refusal that is neither 421 nor 403");
+    const auto status = refused->result_int();
+    fuzz::check(status == 400 || status == 421 || status == 403,
+                "a WebSocket refusal that is not 400 (no Host), 421 or 403");
+    fuzz::check(status != 400 || request->find(boost::beast::http::field::host) == request->end(),
+                "a 400 refusal of a WebSocket upgrade that has a Host header");
     fuzz::check_response(*refused, *request, "check_websocket_upgrade");
   }
   return 0;

@@ -124,6 +124,16 @@ class Vapord:
                                  + self.log_tail())
         return code, time.monotonic() - started
 
+    def stop_cleanly_and_close(self):
+        """For a test class's tearDownClass: SIGTERM, then fail unless vapord exited 0 (a
+        sanitizer report ends it otherwise); the folder goes either way."""
+        try:
+            code, _ = self.stop()
+            if code != 0:
+                raise AssertionError(f"vapord exited {code}:\n{self.log_tail()}")
+        finally:
+            self.close()
+
     def close(self):
         """Stops vapord if it still runs (SIGTERM, then SIGKILL) and removes the folder."""
         if self.process is not None and self.process.poll() is None:

@@ -164,12 +164,7 @@ class WebSocketAbuseTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            code, _ = cls.daemon.stop()
-            if code != 0:  # a sanitizer report, say
-                raise AssertionError(f"vapord exited {code}:\n{cls.daemon.log_tail()}")
-        finally:
-            cls.daemon.close()
+        cls.daemon.stop_cleanly_and_close()
 
     def tearDown(self):
         daemon = self.daemon

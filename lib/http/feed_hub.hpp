@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/job_events.hpp"

@@ -19,11 +19,9 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/json/array.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "core/simulator.hpp"
 #include "http/detail/feed_stream.hpp"
 #include "http/detail/server_state.hpp"
 #include "http/json_codec.hpp"

@@ -12,7 +12,7 @@
 #include "config/queue_file.hpp"
 #include "core/simulator.hpp"
 #include "runtime/scheduler.hpp"
-#include "store/sqlite_job_store.hpp"
+#include "store/job_history.hpp"
 
 namespace vapor::http {
 namespace {

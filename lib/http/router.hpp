@@ -24,7 +24,7 @@ namespace vapor::runtime {
 class Scheduler;
 }
 namespace vapor::store {
-class SqliteJobStore;
+class JobHistory;
 }
 
 namespace vapor::http {
@@ -61,7 +61,7 @@ class JobControl {
 /// Everything `route` reads or calls. References must outlive the call.
 struct RouterContext {
   const runtime::Scheduler& scheduler;
-  store::SqliteJobStore& store;
+  store::JobHistory& history;  ///< points and transitions, committed or buffered
   JobControl& control;
   const AccessPolicy& access;
   config::SpecDefaults spec_defaults;

@@ -27,7 +27,7 @@
 #include "http/json_codec.hpp"
 #include "http/subscription.hpp"
 #include "runtime/scheduler.hpp"
-#include "store/sqlite_job_store.hpp"
+#include "store/job_history.hpp"
 
 namespace vapor::http::detail {
 namespace {
@@ -269,7 +269,7 @@ class WebSocketSession final : public Connection,
     while (!closing_ && !replaying_.empty() && backlog_bytes() < room) {
       auto it = replaying_.begin();
       const auto job_id = it->first;
-      auto page = state_->router.store.load_points(job_id, it->second.after_step,
+      auto page = state_->router.history.load_points(job_id, it->second.after_step,
                                                    state_->options.websocket_replay_page);
       if (!page) {
         send_own(error_body("replay of job " + std::to_string(job_id) + " failed: " +

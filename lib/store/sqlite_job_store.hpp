@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "core/job_events.hpp"
-#include "store/sqlite_database.hpp"
 #include "core/job_state.hpp"
+#include "store/job_history.hpp"
+#include "store/sqlite_database.hpp"
 #include "support/result.hpp"
 
 namespace vapor::store {
@@ -48,24 +49,6 @@ struct NewJob {
   core::WallTime created_at;
 };
 
-/// One point; a NaN loss is stored as NULL and read back as NaN.
-struct StoredPoint {
-  core::JobId job_id = 0;
-  std::uint64_t step = 0;
-  std::uint64_t epoch = 0;
-  double loss = 0.0;
-  double accuracy = 0.0;
-  core::WallTime ts;
-};
-
-struct StoredTransition {
-  core::JobId job_id = 0;
-  core::JobState from = core::JobState::queued;
-  core::JobState to = core::JobState::queued;
-  std::string reason;
-  core::WallTime ts;
-};
-
 /// Outcome of one flush.
 struct FlushStats {
   std::size_t points = 0;
@@ -81,7 +64,7 @@ inline constexpr int current_schema_version = 2;
 /// Writes are buffered in memory and committed by `flush()`, one transaction carrying every row
 /// since the last flush; a failed flush rolls back and keeps the rows for the next one.
 /// Not thread-safe: one owner thread (the event loop) calls everything.
-class SqliteJobStore final : public core::JobEventListener {
+class SqliteJobStore final : public core::JobEventListener, public JobHistory {
  public:
   /// Opens (or creates) the database, checks its integrity and migrates its schema.
   /// A corrupt, unreadable or newer-than-supported file is an error; it is never overwritten.
@@ -109,7 +92,7 @@ class SqliteJobStore final : public core::JobEventListener {
   /// rows and the points still buffered for the next flush, merged without duplicates: a
   /// buffered point replaces a committed one of the same step (as the flush will).
   Result<std::vector<StoredPoint>> load_points(core::JobId job_id, std::uint64_t after_step,
-                                               std::size_t limit);
+                                               std::size_t limit) override;
 
   /// The points with `after_step` < step <= `up_to_step`, reduced to at most `max_points` (>= 2):
   /// the range is cut into `max_points / 2` buckets of equal step width and each bucket keeps
@@ -121,11 +104,11 @@ class SqliteJobStore final : public core::JobEventListener {
   Result<std::vector<StoredPoint>> load_points_downsampled(core::JobId job_id,
                                                            std::uint64_t after_step,
                                                            std::uint64_t up_to_step,
-                                                           std::size_t max_points);
+                                                           std::size_t max_points) override;
 
   /// A job's state transitions in the order they happened: committed ones, then those still
   /// buffered for the next flush.
-  Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id);
+  Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id) override;
 
  private:
   struct Impl;

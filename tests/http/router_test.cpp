@@ -17,11 +17,13 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
 
+#include "app/job_service.hpp"
 #include "config/queue_file.hpp"
 #include "core/job_spec.hpp"
 #include "http/access.hpp"
 #include "http/json_codec.hpp"
 #include "http/static_assets.hpp"
+#include "metrics/vapor_metrics.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
@@ -36,50 +38,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::string_view token = "s3cret-token-0123456789";
-
-/// The app's JobControl in miniature: store first, then scheduler, as the app does it.
-class TestControl final : public JobControl {
- public:
-  TestControl(runtime::Scheduler& scheduler, store::SqliteJobStore& store,
-              const runtime::Clock& clock)
-      : scheduler_(scheduler), store_(store), clock_(clock) {}
-
-  std::optional<ControlError> submit(core::JobSpec spec, core::JobId& id) override {
-    if (unavailable) return ControlError{ControlFailure::unavailable, "the store is backlogged"};
-    if (scheduler_.find(spec.name) != nullptr) {
-      return ControlError{ControlFailure::conflict, "name taken"};
-    }
-    id = scheduler_.max_id() + 1;
-    store_.add_job({id, spec.name, config::job_spec_to_json(spec), clock_.wall_now()});
-    if (auto added = scheduler_.add_job(id, std::move(spec), clock_.wall_now()); !added) {
-      return ControlError{ControlFailure::invalid, added.error().message};
-    }
-    return std::nullopt;
-  }
-  std::optional<ControlError> start(core::JobId id) override {
-    return forward(id, [&] { return scheduler_.start(id); });
-  }
-  std::optional<ControlError> stop(core::JobId id) override {
-    return forward(id, [&] { return scheduler_.stop(id); });
-  }
-
-  bool unavailable = false;
-
- private:
-  template <class Change>
-  std::optional<ControlError> forward(core::JobId id, Change change) {
-    if (unavailable) return ControlError{ControlFailure::unavailable, "the store is backlogged"};
-    if (scheduler_.find(id) == nullptr) return ControlError{ControlFailure::not_found, "no job"};
-    if (auto changed = change(); !changed) {
-      return ControlError{ControlFailure::conflict, changed.error().message};
-    }
-    return std::nullopt;
-  }
-
-  runtime::Scheduler& scheduler_;
-  store::SqliteJobStore& store_;
-  const runtime::Clock& clock_;
-};
 
 std::unique_ptr<store::SqliteJobStore> open_memory_store() {
   store::StoreOptions options;
@@ -130,11 +88,12 @@ class RouterTest : public ::testing::Test {
  protected:
   RouterTest()
       : store_(open_memory_store()),
-        scheduler_({2, seconds(60), 100}, clock_),
-        control_(scheduler_, *store_, clock_),
+        scheduler_({2, seconds(60), max_jobs}, clock_),
+        jobs_({config::SpecDefaults{milliseconds(250)}, max_jobs, "jobs.yaml", 1 << 20, ":memory:"},
+              scheduler_, *store_, metrics_, clock_, [] {}),
         context_{scheduler_,
                  *store_,
-                 control_,
+                 jobs_,
                  access_,
                  config::SpecDefaults{milliseconds(250)},
                  [this] { return metrics_text_; },
@@ -147,10 +106,11 @@ class RouterTest : public ::testing::Test {
     access_.allowed_origins = {"https://grafana.example.com"};
   }
 
+  /// Adds a job as the API would, through the daemon's JobService.
   core::JobId add_job(core::JobSpec spec) {
-    const core::JobId id = scheduler_.max_id() + 1;
-    store_->add_job({id, spec.name, config::job_spec_to_json(spec), clock_.wall_now()});
-    EXPECT_TRUE(scheduler_.add_job(id, std::move(spec), clock_.wall_now()));
+    core::JobId id = 0;
+    const auto refused = jobs_.submit(std::move(spec), id);
+    EXPECT_FALSE(refused) << refused->message;
     return id;
   }
 
@@ -211,8 +171,10 @@ class RouterTest : public ::testing::Test {
 
   runtime::ManualClock clock_;
   std::unique_ptr<store::SqliteJobStore> store_;
+  static constexpr std::size_t max_jobs = 100;
   runtime::Scheduler scheduler_;
-  TestControl control_;
+  metrics::VaporMetrics metrics_{{"test", "test"}, std::chrono::minutes(5)};
+  app::JobService jobs_;
   AccessPolicy access_;
   std::string metrics_text_ = "# HELP vapor_up test\nvapor_up 1\n";
   bool ready_ = true;
@@ -974,10 +936,21 @@ TEST_F(RouterTest, StartAndStopFollowTheJobStates) {
   EXPECT_EQ(list[1].at("to"), "stopped");
   EXPECT_EQ(list[1].at("reason"), "user");
 
-  control_.unavailable = true;
-  add_job(make_spec("later", 20, core::StartMode::manual));
-  expect_error(send(post("/api/v1/jobs/2/start")), 503, "unavailable");
+  // A stopping daemon takes no new jobs; it still answers for the ones it has.
+  jobs_.close();
   expect_error(send(post("/api/v1/jobs", R"({"name":"x","epochs":1})")), 503, "unavailable");
+  EXPECT_EQ(get("/api/v1/jobs/1").status(), 200u);
+}
+
+TEST_F(RouterTest, SubmitAtTheJobLimitIs503AndNamesTheLimit) {
+  for (std::size_t i = 0; i < max_jobs; ++i) {
+    add_job(make_spec("job-" + std::to_string(i), 20, core::StartMode::manual));
+  }
+  const Answer refused = send(post("/api/v1/jobs", R"({"name":"one-too-many","epochs":1})"));
+  expect_error(refused, 503, "unavailable");
+  EXPECT_NE(refused.error_message().find("scheduler.max_jobs = 100"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(scheduler_.find("one-too-many"), nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------

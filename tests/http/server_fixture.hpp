@@ -1,22 +1,26 @@
 #pragma once
 
 // An in-process vapord network surface on 127.0.0.1 with a free port: real scheduler (system
-// clock), real SQLite store in memory, real Beast server, run on its own thread.
+// clock), real SQLite store in memory, the daemon's JobService, real Beast server, run on its
+// own thread.
 
 #include <atomic>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include "app/job_service.hpp"
 #include "http/feed_hub.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "metrics/vapor_metrics.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/scheduler_driver.hpp"
@@ -57,44 +61,6 @@ class CountingObserver final : public http::ServerObserver {
   std::atomic<std::size_t> clients_{0};
 };
 
-/// Start/stop straight on the scheduler, re-arming its timer as the daemon does.
-class DirectControl final : public http::JobControl {
- public:
-  DirectControl(runtime::Scheduler& scheduler, runtime::SchedulerDriver& driver,
-                store::SqliteJobStore& store, const runtime::Clock& clock)
-      : scheduler_(scheduler), driver_(driver), store_(store), clock_(clock) {}
-
-  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override {
-    id = scheduler_.max_id() + 1;
-    store_.add_job({id, spec.name, "{}", clock_.wall_now()});
-    if (auto added = scheduler_.add_job(id, std::move(spec), clock_.wall_now()); !added) {
-      return http::ControlError{http::ControlFailure::conflict, added.error().message};
-    }
-    driver_.rearm();
-    return std::nullopt;
-  }
-  std::optional<http::ControlError> start(core::JobId id) override {
-    if (auto started = scheduler_.start(id); !started) {
-      return http::ControlError{http::ControlFailure::conflict, started.error().message};
-    }
-    driver_.rearm();
-    return std::nullopt;
-  }
-  std::optional<http::ControlError> stop(core::JobId id) override {
-    if (auto stopped = scheduler_.stop(id); !stopped) {
-      return http::ControlError{http::ControlFailure::conflict, stopped.error().message};
-    }
-    driver_.rearm();
-    return std::nullopt;
-  }
-
- private:
-  runtime::Scheduler& scheduler_;
-  runtime::SchedulerDriver& driver_;
-  store::SqliteJobStore& store_;
-  const runtime::Clock& clock_;
-};
-
 class TestServer {
  public:
   explicit TestServer(http::ServerOptions options = {}, std::size_t max_concurrent = 100)
@@ -102,9 +68,10 @@ class TestServer {
         scheduler_({max_concurrent, std::chrono::seconds(30), 10'000}, clock_),
         driver_(ioc_.get_executor(), scheduler_),
         hub_(ioc_),
-        control_(scheduler_, driver_, *store_, clock_),
+        jobs_({{}, 10'000, "jobs.yaml", 1 << 20, ":memory:"}, scheduler_, *store_, metrics_,
+              clock_, [this] { driver_.rearm(); }),
         access_{test_token, "127.0.0.1", 0, {}, {}},
-        router_{scheduler_, *store_, control_, access_, {}, [] { return std::string("up 1\n"); },
+        router_{scheduler_, *store_, jobs_, access_, {}, [] { return std::string("up 1\n"); },
                 [] { return true; }},
         options_(std::move(options)) {
     scheduler_.add_listener(*store_);
@@ -113,10 +80,14 @@ class TestServer {
 
   ~TestServer() { stop(); }
 
-  /// Adds a job before `start()` (the scheduler is not thread-safe once running).
+  /// Adds a job before `start()` (the scheduler is not thread-safe once running); ids are
+  /// handed out in order from 1, and `id` must be the next one.
   void add_job(core::JobId id, core::JobSpec spec) {
-    store_->add_job({id, spec.name, "{}", clock_.wall_now()});
-    scheduler_.add_job(id, std::move(spec), clock_.wall_now()).value();
+    core::JobId given = 0;
+    if (auto refused = jobs_.submit(std::move(spec), given)) {
+      throw std::runtime_error(refused->message);
+    }
+    if (given != id) throw std::logic_error("jobs are added in id order from 1");
   }
 
   void start() {
@@ -166,7 +137,8 @@ class TestServer {
   runtime::Scheduler scheduler_;
   runtime::SchedulerDriver driver_;
   http::FeedHub hub_;
-  DirectControl control_;
+  metrics::VaporMetrics metrics_{{"test", "test"}, std::chrono::minutes(5)};
+  app::JobService jobs_;
   http::AccessPolicy access_;
   http::RouterContext router_;
   CountingObserver observer_;

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "config/queue_file.hpp"
+#include "core/job_spec.hpp"
+#include "http/router.hpp"
+#include "support/result.hpp"
+
+namespace vapor::runtime {
+class Clock;
+class Scheduler;
+}  // namespace vapor::runtime
+namespace vapor::store {
+class SqliteJobStore;
+}
+namespace vapor::metrics {
+class VaporMetrics;
+}
+
+namespace vapor::app {
+
+struct JobServiceOptions {
+  config::SpecDefaults spec_defaults;
+  std::size_t max_jobs = 10'000;           ///< scheduler.max_jobs
+  std::filesystem::path queue;             ///< the queue file
+  std::size_t queue_max_bytes = 1024 * 1024;  ///< a larger queue file is refused
+  std::string database;                    ///< named in restore messages
+};
+
+/// How many jobs stand where, for systemd's STATUS= line.
+struct JobCounts {
+  std::size_t queued = 0;
+  std::size_t running = 0;
+  std::size_t done = 0;    ///< complete, failed or stopped
+  std::size_t failed = 0;  ///< of `done`
+};
+
+/// The jobs vapord knows and every way they change from outside the scheduler: restore from the
+/// store at start-up, the queue file (load and reconcile on start, SIGHUP and file changes), and
+/// the API (submit, start, stop). It hands out ids and decides, in one place, when a name is
+/// taken or the job limit reached. A new job goes to the store, the metrics and the scheduler, in
+/// that order, and `rearm` runs after anything that may move the scheduler's next deadline.
+/// Event-loop thread only.
+class JobService final : public http::JobControl {
+ public:
+  JobService(JobServiceOptions options, runtime::Scheduler& scheduler,
+             store::SqliteJobStore& store, metrics::VaporMetrics& metrics,
+             const runtime::Clock& clock, std::function<void()> rearm);
+
+  /// Puts back every job the store holds; running ones resume after their last committed step.
+  /// A job whose stored spec no longer parses is logged and left in the database, its name taken.
+  Result<void> restore();
+  /// Loads the queue file and adds its new jobs, all or nothing; logs what happened and sets
+  /// vapor_config_last_reload_successful. Returns false when the file was refused.
+  bool load_queue(std::string_view why);
+  /// From now on submissions are refused (503): vapord is stopping.
+  void close() { closed_ = true; }
+
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override;
+  std::optional<http::ControlError> start(core::JobId id) override;
+  std::optional<http::ControlError> stop(core::JobId id) override;
+
+  [[nodiscard]] bool queue_loaded() const { return queue_loaded_; }
+  [[nodiscard]] bool last_reload_successful() const { return last_reload_successful_; }
+  [[nodiscard]] JobCounts counts() const;
+
+ private:
+  /// Adds a new job everywhere it lives; conflict when the name is taken, unavailable at the
+  /// job limit.
+  std::optional<http::ControlError> add(core::JobSpec spec, core::JobId& id);
+  [[nodiscard]] std::optional<http::ControlError> name_taken(const std::string& name) const;
+  [[nodiscard]] std::optional<http::ControlError> check_exists(core::JobId id) const;
+  void queue_refused();
+
+  JobServiceOptions options_;
+  runtime::Scheduler& scheduler_;
+  store::SqliteJobStore& store_;
+  metrics::VaporMetrics& metrics_;
+  const runtime::Clock& clock_;
+  std::function<void()> rearm_;
+  core::JobId next_id_ = 1;
+  std::unordered_set<std::string> unrestorable_names_;  ///< in the database, not the scheduler
+  bool queue_loaded_ = false;
+  bool last_reload_successful_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace vapor::app

@@ -1,0 +1,210 @@
+#include "http/job_endpoints.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/stream_parser.hpp>
+
+#include "config/config_error.hpp"
+#include "http/json_codec.hpp"
+#include "http/responses.hpp"
+#include "runtime/scheduler.hpp"
+#include "store/job_history.hpp"
+
+namespace vapor::http {
+namespace {
+
+using boost::beast::http::field;
+
+constexpr std::uint64_t default_limit = 200;
+constexpr std::uint64_t max_limit = 10'000;
+constexpr std::uint64_t max_max_points = 10'000;
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+bool is_json_content_type(std::string_view content_type) {
+  const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+  return media.size() == json_type.size() &&
+         std::equal(media.begin(), media.end(), json_type.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+         });
+}
+
+/// A job by numeric id, else by name (a name may be all digits).
+const runtime::Job* find_job(const runtime::Scheduler& scheduler, std::string_view ref) {
+  if (const auto id = parse_unsigned(ref);
+      id && *id <= static_cast<std::uint64_t>(std::numeric_limits<core::JobId>::max())) {
+    if (const runtime::Job* job = scheduler.find(static_cast<core::JobId>(*id))) return job;
+  }
+  return scheduler.find(ref);
+}
+
+Response job_not_found(std::string_view ref, const Request& request) {
+  return error(404, "not_found", "no job with id or name \"" + std::string(ref) + "\"", request);
+}
+
+/// Checks that a body is JSON, locating the first syntax error as the config errors do.
+std::optional<config::ConfigError> json_syntax_error(std::string_view body) {
+  boost::json::stream_parser parser;
+  boost::system::error_code failure;
+  const std::size_t consumed = parser.write(body.data(), body.size(), failure);
+  if (!failure) parser.finish(failure);
+  if (!failure) return std::nullopt;
+  config::ConfigError located;
+  located.file = "request body";
+  located.line = 1;
+  located.column = 1;
+  for (std::size_t i = 0; i < std::min(consumed, body.size()); ++i) {
+    if (body[i] == '\n') {
+      ++located.line;
+      located.column = 1;
+    } else {
+      ++located.column;
+    }
+  }
+  located.message = "not valid JSON (" + failure.message() + ")";
+  return located;
+}
+
+Response invalid_spec(std::vector<config::ConfigError> errors, const Request& request) {
+  boost::json::array details;
+  for (const auto& located : errors) details.emplace_back(located.to_string());
+  const std::string message =
+      errors.size() == 1
+          ? errors.front().to_string()
+          : std::to_string(errors.size()) + " errors in the job spec, the first: " +
+                errors.front().to_string();
+  return error_with_details(400, "invalid_spec", message, std::move(details), request);
+}
+
+/// Start or stop: the change through JobControl, then the job's summary as it is now.
+template <class Change>
+Response change_job(const Target& target, const Request& request, RouterContext& context,
+                    Change change) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  const core::JobId id = job->id;
+  if (const auto refused = change(context.control, id)) return control_error(*refused, request);
+  job = context.scheduler.find(id);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  return json_response(200, job_summary(*job), request);
+}
+
+}  // namespace
+
+Response list_jobs(const Target&, const Request& request, RouterContext& context) {
+  std::string body = "{\"jobs\":";
+  context.job_list.append_array(body, context.scheduler.jobs());
+  body.push_back('}');
+  Response response =
+      make_response(200, json_type, std::move(body), request.version(), request.keep_alive());
+  response.set(field::cache_control, "no-store");
+  return response;
+}
+
+Response get_job(const Target& target, const Request& request, RouterContext& context) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  return json_response(200, job_detail(*job), request);
+}
+
+Response get_points(const Target& target, const Request& request, RouterContext& context) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+
+  QueryReader query(target.query);
+  const auto after_step =
+      query.integer("after_step", 0, std::numeric_limits<std::uint64_t>::max()).value_or(0);
+  const auto limit = query.integer("limit", 1, max_limit).value_or(default_limit);
+  const auto max_points = query.integer("max_points", 2, max_max_points);
+  if (query.problem()) return error(400, "invalid_parameter", *query.problem(), request);
+
+  boost::json::array points;
+  boost::json::value next_after_step = nullptr;
+  if (max_points) {
+    // The whole range after after_step, up to the job's latest step, in at most max_points
+    // (`limit` pages plain reads only: a chart wants the whole run, however long).
+    auto loaded = context.history.load_points_downsampled(job->id, after_step, job->step,
+                                                        static_cast<std::size_t>(*max_points));
+    if (!loaded) return error(500, "internal_error", loaded.error().message, request);
+    for (const auto& point : *loaded) points.push_back(point_json(point));
+  } else {
+    // One more than asked tells whether another page follows.
+    auto loaded = context.history.load_points(job->id, after_step,
+                                            static_cast<std::size_t>(limit) + 1);
+    if (!loaded) return error(500, "internal_error", loaded.error().message, request);
+    if (loaded->size() > limit) {
+      loaded->resize(static_cast<std::size_t>(limit));
+      next_after_step = loaded->back().step;
+    }
+    for (const auto& point : *loaded) points.push_back(point_json(point));
+  }
+  return json_response(200,
+                       boost::json::object{{"job_id", job->id},
+                                           {"points", std::move(points)},
+                                           {"next_after_step", std::move(next_after_step)}},
+                       request);
+}
+
+Response get_events(const Target& target, const Request& request, RouterContext& context) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  auto loaded = context.history.load_transitions(job->id);
+  if (!loaded) return error(500, "internal_error", loaded.error().message, request);
+  boost::json::array events;
+  for (const auto& transition : *loaded) events.push_back(transition_json(transition));
+  return json_response(200, boost::json::object{{"job_id", job->id}, {"events", std::move(events)}},
+                       request);
+}
+
+Response submit_job(const Target&, const Request& request, RouterContext& context) {
+  const std::string_view content_type = field_value(request, field::content_type);
+  if (!is_json_content_type(content_type)) {
+    return error(415, "unsupported_media_type",
+                 "a job spec is sent as JSON with 'Content-Type: application/json'" +
+                     (content_type.empty() ? std::string(" (none was given)")
+                                           : ", not '" + std::string(content_type) + "'"),
+                 request);
+  }
+  const std::string& body = request.body();
+  if (auto syntax = json_syntax_error(body)) return invalid_spec({std::move(*syntax)}, request);
+  auto parsed = config::parse_job_spec(body, "request body", context.spec_defaults);
+  if (!parsed.ok()) return invalid_spec(std::move(parsed.errors), request);
+
+  core::JobId id = 0;
+  if (auto refused = context.control.submit(std::move(parsed.value), id)) {
+    return control_error(*refused, request);
+  }
+  const runtime::Job* job = context.scheduler.find(id);
+  if (job == nullptr) {
+    return error(500, "internal_error",
+                 "job " + std::to_string(id) + " was submitted but the scheduler does not know it",
+                 request);
+  }
+  Response response = json_response(201, job_detail(*job), request);
+  response.set(field::location, std::string(jobs_path) + "/" + std::to_string(id));
+  return response;
+}
+
+Response start_job(const Target& target, const Request& request, RouterContext& context) {
+  return change_job(target, request, context,
+                    [](JobControl& control, core::JobId id) { return control.start(id); });
+}
+
+Response stop_job(const Target& target, const Request& request, RouterContext& context) {
+  return change_job(target, request, context,
+                    [](JobControl& control, core::JobId id) { return control.stop(id); });
+}
+
+}  // namespace vapor::http

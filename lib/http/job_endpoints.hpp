@@ -1,0 +1,34 @@
+#pragma once
+
+// The /api/v1/jobs endpoints: list, one job, its points and events, submit, start and stop.
+// Each is a function from a parsed target and request to a response, called by the router's
+// table once the method, Host and token have been checked. Event-loop thread only.
+
+#include "http/request_target.hpp"
+#include "http/router.hpp"
+
+namespace vapor::http {
+
+/// GET /api/v1/jobs
+[[nodiscard]] Response list_jobs(const Target& target, const Request& request,
+                                 RouterContext& context);
+/// GET /api/v1/jobs/{id}
+[[nodiscard]] Response get_job(const Target& target, const Request& request,
+                               RouterContext& context);
+/// GET /api/v1/jobs/{id}/metrics?after_step=&limit=&max_points=
+[[nodiscard]] Response get_points(const Target& target, const Request& request,
+                                  RouterContext& context);
+/// GET /api/v1/jobs/{id}/events
+[[nodiscard]] Response get_events(const Target& target, const Request& request,
+                                  RouterContext& context);
+/// POST /api/v1/jobs
+[[nodiscard]] Response submit_job(const Target& target, const Request& request,
+                                  RouterContext& context);
+/// POST /api/v1/jobs/{id}/start
+[[nodiscard]] Response start_job(const Target& target, const Request& request,
+                                 RouterContext& context);
+/// POST /api/v1/jobs/{id}/stop
+[[nodiscard]] Response stop_job(const Target& target, const Request& request,
+                                RouterContext& context);
+
+}  // namespace vapor::http

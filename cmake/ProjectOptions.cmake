@@ -11,6 +11,13 @@ if(VAPOR_SANITIZE OR VAPOR_FUZZ)
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(vapor_sanitizers INTERFACE -fsanitize=address,undefined)
 endif()
+if(VAPOR_SANITIZE_THREAD)
+  if(VAPOR_SANITIZE OR VAPOR_FUZZ)
+    message(FATAL_ERROR "ThreadSanitizer cannot be combined with AddressSanitizer")
+  endif()
+  target_compile_options(vapor_sanitizers INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(vapor_sanitizers INTERFACE -fsanitize=thread)
+endif()
 # For libFuzzer (clang): coverage instrumentation in every library, no libFuzzer main; the fuzz
 # targets themselves add -fsanitize=fuzzer (fuzz/CMakeLists.txt).
 if(VAPOR_FUZZ)

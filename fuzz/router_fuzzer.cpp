@@ -22,6 +22,7 @@
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/status.hpp>
@@ -38,6 +39,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
+#include "store/store_thread.hpp"
 
 namespace vapor::fuzz {
 namespace {
@@ -132,6 +134,10 @@ struct World {
   runtime::ManualClock store_clock;
   runtime::ManualClock clock;
   std::unique_ptr<store::SqliteJobStore> store;
+  /// The router's history, read as the daemon reads it (answers through the loop); the thread
+  /// is not started, so each read runs at once and `ioc.poll()` delivers its answer.
+  boost::asio::io_context ioc;
+  std::optional<store::StoreThread> history;
   std::optional<runtime::Scheduler> prepared;
   http::AccessPolicy access;
   /// VAPOR_FUZZ_VERBOSE=1: print each answer (for checking seeds and reading a crash input).
@@ -151,6 +157,7 @@ struct World {
     recorder.add_listener(*store);
     prepare(recorder, store_clock, store.get());
     if (auto flushed = store->flush(); !flushed) throw std::runtime_error(flushed.error().message);
+    history.emplace(ioc.get_executor(), std::move(store), 1'000'000);
 
     prepared.emplace(scheduler_options, clock);
     prepare(*prepared, clock, nullptr);
@@ -260,13 +267,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   runtime::Scheduler scheduler = *world.prepared;
   fuzz::SchedulerControl control(scheduler, world.clock);
   http::RouterContext context{scheduler,
-                              *world.store,
+                              *world.history,
                               control,
                               world.access,
                               config::SpecDefaults{std::chrono::milliseconds(250)},
                               [] { return std::string("# TYPE vapor_up gauge\nvapor_up 1\n"); },
                               [] { return true; }};
-  const http::Routed routed = http::route(*request, context);
+  std::optional<http::Routed> answered;
+  int answers = 0;
+  http::route(*request, context, [&](http::Routed routed) {
+    ++answers;
+    answered = std::move(routed);
+  });
+  world.ioc.restart();
+  world.ioc.poll();
+  fuzz::check(answers == 1, "route answered " + std::to_string(answers) + " times, not once");
+  const http::Routed& routed = *answered;
   if (world.verbose) {
     std::fprintf(stderr, "%s %s -> %u (%.*s) %s\n", std::string(request->method_string()).c_str(),
                  std::string(request->target()).c_str(), routed.response.result_int(),

@@ -22,6 +22,7 @@
 #include "runtime/scheduler.hpp"
 #include "runtime/scheduler_driver.hpp"
 #include "store/sqlite_job_store.hpp"
+#include "store/store_thread.hpp"
 #include "store/write_behind.hpp"
 #include "support/log.hpp"
 #include "support/repeating_timer.hpp"
@@ -86,6 +87,13 @@ std::chrono::milliseconds expiry_period(std::chrono::milliseconds finished_job_t
                     std::chrono::milliseconds(10'000));
 }
 
+/// How often retention runs: every minute, or more often for a retention shorter than ten minutes
+/// (a tenth of it, at least every second), so that points never outstay it by much.
+std::chrono::milliseconds prune_period(std::chrono::milliseconds keep_points) {
+  return std::clamp(keep_points / 10, std::chrono::milliseconds(1000),
+                    std::chrono::milliseconds(60'000));
+}
+
 }  // namespace
 
 /// The wiring: who listens to whom, what each piece is built from, and the shutdown order.
@@ -93,7 +101,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   Impl(const config::DaemonConfig& daemon_config, std::unique_ptr<store::SqliteJobStore> job_store,
        std::string api_token)
       : config(daemon_config),
-        store(std::move(job_store)),
+        store(ioc.get_executor(), std::move(job_store), config.store.max_pending_rows),
         scheduler(runtime::SchedulerOptions{config.scheduler.max_concurrent,
                                             config.scheduler.stall_timeout,
                                             config.scheduler.max_jobs},
@@ -102,26 +110,31 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
         metrics({VAPOR_VERSION, VAPOR_REVISION}, config.metrics.finished_job_ttl),
         hub(ioc),
         driver(ioc.get_executor(), scheduler),
-        jobs(job_service_options(config), scheduler, *store, metrics, clock,
+        jobs(job_service_options(config), scheduler,
+             [this](const store::NewJob& job) { store.add_job(job); }, metrics, clock,
              [this] { driver.rearm(); }),
-        flusher(ioc.get_executor(), *store,
-                {config.store.flush_interval, config.store.flush_rows}, *this),
+        flusher(ioc.get_executor(), store,
+                {config.store.flush_interval, config.store.flush_rows, config.store.keep_points,
+                 config.store.prune_batch_rows, prune_period(config.store.keep_points)},
+                *this),
         access{std::move(api_token), config.listen_host, config.listen_port,
                config.api.allowed_hosts, config.api.allowed_origins},
         router{scheduler,
-               *store,
+               store,
                jobs,
                access,
                config::SpecDefaults{config.scheduler.step_interval},
                [this] { return metrics.render(); },
-               [this] { return jobs.queue_loaded() && !stopping; }},
+               [this] {
+                 return jobs.queue_loaded() && !stopping && !flusher.failed_permanently();
+               }},
         expire_timer(ioc.get_executor(), [this] { metrics.expire_finished(clock.wall_now()); }),
         signals(ioc, SIGINT, SIGTERM, SIGHUP),
         watcher(ioc.get_executor(), config.queue, [this] { reload_queue("the file changed"); }),
         server(ioc, server_options(config), router, hub, *this),
         lifecycle(ioc.get_executor(), [this] { return status_text(); }) {
     // The store first: the feed's replay reads it, so it must hold every point already sent.
-    scheduler.add_listener(*store);
+    scheduler.add_listener(store);
     scheduler.add_listener(metrics);
     scheduler.add_listener(hub);
     scheduler.add_listener(logger);
@@ -143,7 +156,11 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   void on_commit(const store::FlushStats& stats) override {
     metrics.observe_store_commit(stats.duration);
   }
-  void on_commit_failed(const Error&) override { metrics.count_store_error(); }
+  void on_commit_failed(const Error&, bool permanent) override {
+    metrics.count_store_error();
+    if (permanent) metrics.set_store_failing(true);
+  }
+  void on_pruned(std::size_t points) override { metrics.count_pruned_points(points); }
   void on_backlog_changed(bool backlogged) override {
     scheduler.set_paused(backlogged);
     driver.rearm();
@@ -178,6 +195,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
 
   void start() {
     do_signals();
+    store.start();
     flusher.start();
     expire_timer.start(expiry_period(config.metrics.finished_job_ttl));
     if (auto problem = watcher.start(); !problem.empty()) {
@@ -202,18 +220,22 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     expire_timer.cancel();
     boost::system::error_code ignored;
     signals.cancel(ignored);
-    final_flush_ok = flusher.flush();
-    if (final_flush_ok) {
-      log::notice("last batch committed; bye");
-    } else {
-      log::error("the last batch could not be committed; its steps will be replayed on restart");
-    }
+    // The loop keeps running until the store thread has answered.
+    flusher.flush_last([this](bool committed) {
+      final_flush_ok = committed;
+      if (committed) {
+        log::notice("last batch committed; bye");
+      } else {
+        log::error("the last batch could not be committed; its steps will be replayed on "
+                   "restart");
+      }
+    });
   }
 
   config::DaemonConfig config;
   asio::io_context ioc{1};
   runtime::SystemClock clock;
-  std::unique_ptr<store::SqliteJobStore> store;
+  store::StoreThread store;  ///< joined after every member that posts to it has gone
   runtime::Scheduler scheduler;
   runtime::JobLogger logger;
   metrics::VaporMetrics metrics;
@@ -252,7 +274,9 @@ Result<std::unique_ptr<App>> App::create(const config::DaemonConfig& config,
   }
 
   auto impl = std::make_unique<Impl>(config, std::move(*opened), std::move(token->token));
-  if (auto restored = impl->jobs.restore(); !restored) return restored.error();
+  if (auto restored = impl->jobs.restore(impl->store.startup_store()); !restored) {
+    return restored.error();
+  }
   impl->jobs.load_queue("start-up");
   auto port = impl->server.listen();
   if (!port) return port.error();

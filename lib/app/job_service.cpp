@@ -37,17 +37,18 @@ metrics::JobStatus status_of(const runtime::RestoredJob& job, core::WallTime las
 }  // namespace
 
 JobService::JobService(JobServiceOptions options, runtime::Scheduler& scheduler,
-                       store::SqliteJobStore& store, metrics::VaporMetrics& metrics,
-                       const runtime::Clock& clock, std::function<void()> rearm)
+                       std::function<void(const store::NewJob&)> record_job,
+                       metrics::VaporMetrics& metrics, const runtime::Clock& clock,
+                       std::function<void()> rearm)
     : options_(std::move(options)),
       scheduler_(scheduler),
-      store_(store),
+      record_job_(std::move(record_job)),
       metrics_(metrics),
       clock_(clock),
       rearm_(std::move(rearm)) {}
 
-Result<void> JobService::restore() {
-  auto stored = store_.load_jobs();
+Result<void> JobService::restore(store::SqliteJobStore& store) {
+  auto stored = store.load_jobs();
   if (!stored) return stored.error();
   std::size_t resumed = 0;
   auto hold = scheduler_.hold_dispatch();  // priorities, not row order, decide who starts
@@ -73,7 +74,7 @@ Result<void> JobService::restore() {
     job.finished_at = row.finished_at;
     core::WallTime last_progress_at = row.created_at;
     if (row.step > 0) {
-      auto last = store_.load_points(row.id, row.step - 1, 1);
+      auto last = store.load_points(row.id, row.step - 1, 1);
       if (last && !last->empty()) {
         job.loss = last->front().loss;
         job.accuracy = last->front().accuracy;
@@ -175,7 +176,7 @@ std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobI
   }
   id = next_id_++;
   const auto now = clock_.wall_now();
-  store_.add_job({id, spec.name, config::job_spec_to_json(spec), now});
+  record_job_({id, spec.name, config::job_spec_to_json(spec), now});
   metrics_.add_job(identity_of(id, spec), metrics::JobStatus{});
   log::notice("job " + std::to_string(id) + " " + spec.name + ": queued (" + spec.model + ", " +
               std::to_string(spec.total_steps()) + " steps" +

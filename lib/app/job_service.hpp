@@ -19,6 +19,7 @@ class Scheduler;
 }  // namespace vapor::runtime
 namespace vapor::store {
 class SqliteJobStore;
+struct NewJob;
 }
 namespace vapor::metrics {
 class VaporMetrics;
@@ -45,18 +46,21 @@ struct JobCounts {
 /// The jobs vapord knows and every way they change from outside the scheduler: restore from the
 /// store at start-up, the queue file (load and reconcile on start, SIGHUP and file changes), and
 /// the API (submit, start, stop). It hands out ids and decides, in one place, when a name is
-/// taken or the job limit reached. A new job goes to the store, the metrics and the scheduler, in
-/// that order, and `rearm` runs after anything that may move the scheduler's next deadline.
+/// taken or the job limit reached. A new job goes to the store (`record_job`), the metrics and the
+/// scheduler, in that order, and `rearm` runs after anything that may move the scheduler's next
+/// deadline.
 /// Event-loop thread only.
 class JobService final : public http::JobControl {
  public:
   JobService(JobServiceOptions options, runtime::Scheduler& scheduler,
-             store::SqliteJobStore& store, metrics::VaporMetrics& metrics,
-             const runtime::Clock& clock, std::function<void()> rearm);
+             std::function<void(const store::NewJob&)> record_job,
+             metrics::VaporMetrics& metrics, const runtime::Clock& clock,
+             std::function<void()> rearm);
 
-  /// Puts back every job the store holds; running ones resume after their last committed step.
-  /// A job whose stored spec no longer parses is logged and left in the database, its name taken.
-  Result<void> restore();
+  /// Puts back every job `store` holds (read directly: start-up, before anything is served);
+  /// running ones resume after their last committed step. A job whose stored spec no longer
+  /// parses is logged and left in the database, its name taken.
+  Result<void> restore(store::SqliteJobStore& store);
   /// Loads the queue file and adds its new jobs, all or nothing; logs what happened and sets
   /// vapor_config_last_reload_successful. Returns false when the file was refused.
   bool load_queue(std::string_view why);
@@ -81,7 +85,7 @@ class JobService final : public http::JobControl {
 
   JobServiceOptions options_;
   runtime::Scheduler& scheduler_;
-  store::SqliteJobStore& store_;
+  std::function<void(const store::NewJob&)> record_job_;
   metrics::VaporMetrics& metrics_;
   const runtime::Clock& clock_;
   std::function<void()> rearm_;

@@ -30,7 +30,8 @@ constexpr std::string_view top_level_keys[] = {"listen",          "database",  "
 constexpr std::string_view scheduler_keys[] = {"max_concurrent", "step_interval", "stall_timeout",
                                                "max_jobs"};
 constexpr std::string_view store_keys[] = {"flush_interval", "flush_rows",       "synchronous",
-                                           "busy_timeout",   "max_pending_rows", "cache_bytes"};
+                                           "busy_timeout",   "max_pending_rows", "cache_bytes",
+                                           "keep_points",    "prune_batch_rows"};
 constexpr std::string_view metrics_keys[] = {"finished_job_ttl"};
 constexpr std::string_view api_keys[] = {"token_file",     "allowed_origins",  "allowed_hosts",
                                          "max_body_bytes", "max_header_bytes", "read_timeout",
@@ -189,6 +190,8 @@ class DaemonConfigReader {
     read_size(fields, "max_pending_rows", IntegerRange{1, 100'000'000, ""}, store.max_pending_rows);
     read_size(fields, "cache_bytes", IntegerRange{1024 * 1024, 64 * one_gibibyte, ""},
               store.cache_bytes);
+    read_duration(fields, "keep_points", {0ms, 24h * 365 * 100}, store.keep_points);
+    read_size(fields, "prune_batch_rows", IntegerRange{1, 10'000'000, ""}, store.prune_batch_rows);
   }
 
   void read_metrics(const MapFields& fields) {

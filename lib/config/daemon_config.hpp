@@ -36,17 +36,23 @@ struct DaemonConfig {
 
   struct Store {
     std::chrono::milliseconds flush_interval{1000};
-    /// A commit also starts as soon as this many rows wait: one commit holds the event loop (and
-    /// so the live feed) for as long as it runs, so fast queues get several small ones.
+    /// A commit also starts as soon as this many rows wait, so fast queues get several small
+    /// commits instead of one large one per interval.
     std::size_t flush_rows = 5'000;
     SynchronousMode synchronous = SynchronousMode::normal;
-    /// How long a commit waits for another writer's lock. Short: the wait blocks the event
-    /// loop, and the rows stay buffered for the next flush anyway.
+    /// How long a commit waits for another writer's lock (on the store thread). Short: the rows
+    /// stay buffered for the next commit anyway.
     std::chrono::milliseconds busy_timeout{250};
     std::size_t max_pending_rows = 1'000'000;  ///< beyond this, jobs pause until a flush succeeds
     /// SQLite page cache. Points of many jobs land on different B-tree leaves; a cache that
     /// holds them keeps a commit from re-reading and re-writing pages it just touched.
     std::size_t cache_bytes = 64 * 1024 * 1024;
+    /// Points of a job that finished longer ago than this are deleted (the job, its summary and
+    /// transitions stay); 0 keeps them forever. Prometheus's default retention: a run's history
+    /// in SQLite lives as long as its series do in a default Prometheus.
+    std::chrono::milliseconds keep_points{15LL * 24 * 60 * 60 * 1000};
+    /// Points deleted per retention transaction: small, so commits interleave with the pruning.
+    std::size_t prune_batch_rows = 5'000;
 
     bool operator==(const Store&) const = default;
   } store;
@@ -86,7 +92,8 @@ struct DaemonConfig {
 /// Reads and parses a vapord.yaml file (refuses files over 1 MiB).
 [[nodiscard]] Parsed<DaemonConfig> load_daemon_config(const std::filesystem::path& path);
 
-/// `1500ms`, `2s`, `5m`, `1h` (a bare number is refused: the unit must be said).
+/// `1500ms`, `2s`, `5m`, `1h`, `15d`, or `0` (any other bare number is refused: the unit must be
+/// said).
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace vapor::config

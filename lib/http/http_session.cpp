@@ -81,9 +81,12 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     Request request = parser_->release();
     if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request));
 
-    auto routed = route(request, state_->router);
-    state_->observer.on_request(routed.handler, routed.response.result_int());
-    send(std::move(routed.response));
+    // The answer may come later (history is read on the store thread); the session waits for
+    // it before reading the next request, so pipelined answers keep their order.
+    route(request, state_->router, [self = shared_from_this()](Routed routed) {
+      self->state_->observer.on_request(routed.handler, routed.response.result_int());
+      self->send(std::move(routed.response));
+    });
   }
 
   void upgrade(Request request) {

@@ -88,6 +88,27 @@ Response invalid_spec(std::vector<config::ConfigError> errors, const Request& re
   return error_with_details(400, "invalid_spec", message, std::move(details), request);
 }
 
+/// The parts of a request an answer given later is built from (version, keep-alive); the
+/// request itself is gone by then.
+Request head_of(const Request& request) {
+  Request head;
+  head.version(request.version());
+  head.keep_alive(request.keep_alive());
+  return head;
+}
+
+Response points_response(core::JobId id, const std::vector<store::StoredPoint>& loaded,
+                         boost::json::value next_after_step, const Request& head) {
+  boost::json::array points;
+  points.reserve(loaded.size());
+  for (const auto& point : loaded) points.push_back(point_json(point));
+  return json_response(200,
+                       boost::json::object{{"job_id", id},
+                                           {"points", std::move(points)},
+                                           {"next_after_step", std::move(next_after_step)}},
+                       head);
+}
+
 /// Start or stop: the change through JobControl, then the job's summary as it is now.
 template <class Change>
 Response change_job(const Target& target, const Request& request, RouterContext& context,
@@ -119,53 +140,59 @@ Response get_job(const Target& target, const Request& request, RouterContext& co
   return json_response(200, job_detail(*job), request);
 }
 
-Response get_points(const Target& target, const Request& request, RouterContext& context) {
+void get_points(const Target& target, const Request& request, RouterContext& context,
+                Deliver deliver) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
 
   QueryReader query(target.query);
   const auto after_step =
       query.integer("after_step", 0, std::numeric_limits<std::uint64_t>::max()).value_or(0);
   const auto limit = query.integer("limit", 1, max_limit).value_or(default_limit);
   const auto max_points = query.integer("max_points", 2, max_max_points);
-  if (query.problem()) return error(400, "invalid_parameter", *query.problem(), request);
+  if (query.problem()) return deliver(error(400, "invalid_parameter", *query.problem(), request));
 
-  boost::json::array points;
-  boost::json::value next_after_step = nullptr;
+  const core::JobId id = job->id;
   if (max_points) {
     // The whole range after after_step, up to the job's latest step, in at most max_points
     // (`limit` pages plain reads only: a chart wants the whole run, however long).
-    auto loaded = context.history.load_points_downsampled(job->id, after_step, job->step,
-                                                        static_cast<std::size_t>(*max_points));
-    if (!loaded) return error(500, "internal_error", loaded.error().message, request);
-    for (const auto& point : *loaded) points.push_back(point_json(point));
-  } else {
-    // One more than asked tells whether another page follows.
-    auto loaded = context.history.load_points(job->id, after_step,
-                                            static_cast<std::size_t>(limit) + 1);
-    if (!loaded) return error(500, "internal_error", loaded.error().message, request);
-    if (loaded->size() > limit) {
-      loaded->resize(static_cast<std::size_t>(limit));
-      next_after_step = loaded->back().step;
-    }
-    for (const auto& point : *loaded) points.push_back(point_json(point));
+    context.history.load_points_downsampled(
+        id, after_step, job->step, static_cast<std::size_t>(*max_points),
+        [head = head_of(request), id, deliver](Result<std::vector<store::StoredPoint>> loaded) {
+          if (!loaded) return deliver(error(500, "internal_error", loaded.error().message, head));
+          deliver(points_response(id, *loaded, nullptr, head));
+        });
+    return;
   }
-  return json_response(200,
-                       boost::json::object{{"job_id", job->id},
-                                           {"points", std::move(points)},
-                                           {"next_after_step", std::move(next_after_step)}},
-                       request);
+  // One more than asked tells whether another page follows.
+  context.history.load_points(
+      id, after_step, static_cast<std::size_t>(limit) + 1,
+      [head = head_of(request), id, limit,
+       deliver](Result<std::vector<store::StoredPoint>> loaded) {
+        if (!loaded) return deliver(error(500, "internal_error", loaded.error().message, head));
+        boost::json::value next_after_step = nullptr;
+        if (loaded->size() > limit) {
+          loaded->resize(static_cast<std::size_t>(limit));
+          next_after_step = loaded->back().step;
+        }
+        deliver(points_response(id, *loaded, std::move(next_after_step), head));
+      });
 }
 
-Response get_events(const Target& target, const Request& request, RouterContext& context) {
+void get_events(const Target& target, const Request& request, RouterContext& context,
+                Deliver deliver) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
-  auto loaded = context.history.load_transitions(job->id);
-  if (!loaded) return error(500, "internal_error", loaded.error().message, request);
-  boost::json::array events;
-  for (const auto& transition : *loaded) events.push_back(transition_json(transition));
-  return json_response(200, boost::json::object{{"job_id", job->id}, {"events", std::move(events)}},
-                       request);
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
+  const core::JobId id = job->id;
+  context.history.load_transitions(
+      id, [head = head_of(request), id, deliver](Result<std::vector<store::StoredTransition>> loaded) {
+        if (!loaded) return deliver(error(500, "internal_error", loaded.error().message, head));
+        boost::json::array events;
+        for (const auto& transition : *loaded) events.push_back(transition_json(transition));
+        deliver(json_response(200,
+                              boost::json::object{{"job_id", id}, {"events", std::move(events)}},
+                              head));
+      });
 }
 
 Response submit_job(const Target&, const Request& request, RouterContext& context) {

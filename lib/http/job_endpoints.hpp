@@ -2,12 +2,19 @@
 
 // The /api/v1/jobs endpoints: list, one job, its points and events, submit, start and stop.
 // Each is a function from a parsed target and request to a response, called by the router's
-// table once the method, Host and token have been checked. Event-loop thread only.
+// table once the method, Host and token have been checked; the two that read history answer
+// later, when the store thread has read it. Event-loop thread only.
+
+#include <functional>
 
 #include "http/request_target.hpp"
 #include "http/router.hpp"
 
 namespace vapor::http {
+
+/// How a deferred endpoint answers: exactly once, on the event-loop thread.
+using Deliver = std::function<void(Response)>;
+using DeferredEndpoint = void (*)(const Target&, const Request&, RouterContext&, Deliver);
 
 /// GET /api/v1/jobs
 [[nodiscard]] Response list_jobs(const Target& target, const Request& request,
@@ -16,11 +23,11 @@ namespace vapor::http {
 [[nodiscard]] Response get_job(const Target& target, const Request& request,
                                RouterContext& context);
 /// GET /api/v1/jobs/{id}/metrics?after_step=&limit=&max_points=
-[[nodiscard]] Response get_points(const Target& target, const Request& request,
-                                  RouterContext& context);
+void get_points(const Target& target, const Request& request, RouterContext& context,
+                Deliver deliver);
 /// GET /api/v1/jobs/{id}/events
-[[nodiscard]] Response get_events(const Target& target, const Request& request,
-                                  RouterContext& context);
+void get_events(const Target& target, const Request& request, RouterContext& context,
+                Deliver deliver);
 /// POST /api/v1/jobs
 [[nodiscard]] Response submit_job(const Target& target, const Request& request,
                                   RouterContext& context);

@@ -97,11 +97,13 @@ unsigned method_bit(verb method) {
 using Endpoint = Response (*)(const Target&, const Request&, RouterContext&);
 
 /// One resource and method(s) → one endpoint, with the `handler` label it is counted under.
+/// An endpoint that reads history answers later, through `deferred` (then `endpoint` is null).
 struct Route {
   Resource resource;
   unsigned methods;
   std::string_view handler;
   Endpoint endpoint;
+  DeferredEndpoint deferred = nullptr;
 };
 
 constexpr Route routes[] = {
@@ -114,8 +116,8 @@ constexpr Route routes[] = {
     {Resource::jobs, get | head, "jobs", list_jobs},
     {Resource::jobs, post, "submit", submit_job},
     {Resource::job, get | head, "job", get_job},
-    {Resource::points, get | head, "points", get_points},
-    {Resource::events, get | head, "events", get_events},
+    {Resource::points, get | head, "points", nullptr, get_points},
+    {Resource::events, get | head, "events", nullptr, get_events},
     {Resource::start, post, "start", start_job},
     {Resource::stop, post, "stop", stop_job},
 };
@@ -153,8 +155,8 @@ std::string allowed_methods(Resource resource) {
 
 /// HEAD gets the headers a GET would get, Content-Length included, without the body: on every
 /// answer, errors too, or a keep-alive client would read the body as the next response.
-Response strip_body_for_head(Response response, const Request& request) {
-  if (request.method() == verb::head) {
+Response strip_body_for_head(Response response, bool head) {
+  if (head) {
     const std::size_t size = response.body().size();
     response.body().clear();
     response.content_length(size);
@@ -174,9 +176,10 @@ Response misdirected(std::string_view host, const Request& request) {
                "this server does not answer for host \"" + std::string(host) + "\"", request);
 }
 
-/// Host, method and token checks in that order, then the endpoint.
-Response answer(const Target& target, const Route* route, bool method_allowed,
-                const Request& request, RouterContext& context) {
+/// Host, method and token checks in that order: the refusal, or nothing when the endpoint may
+/// answer.
+std::optional<Response> refusal(const Target& target, const Route* route, bool method_allowed,
+                                const Request& request, RouterContext& context) {
   if (auto refused = missing_host(request)) return std::move(*refused);
   if (const auto host = field_value(request, field::host); !host_allowed(host, context.access)) {
     return misdirected(host, request);
@@ -196,28 +199,35 @@ Response answer(const Target& target, const Route* route, bool method_allowed,
         check_bearer_token(field_value(request, field::authorization), context.access);
     if (check != TokenCheck::accepted) return unauthorized(check, request);
   }
-  return route->endpoint(target, request, context);
+  return std::nullopt;
 }
 
 }  // namespace
 
-Routed route(const Request& request, RouterContext& context) {
+void route(const Request& request, RouterContext& context, Respond respond) {
   std::string_view handler = "not_found";
+  const bool head = request.method() == verb::head;
+  std::optional<Response> answer;
   try {
     const Target target = parse_target(request.target());
     bool method_allowed = false;
     const Route* found = find_route(target.resource, request.method(), method_allowed);
     if (found != nullptr) handler = found->handler;
-    return {strip_body_for_head(answer(target, found, method_allowed, request, context), request),
-            handler};
+    answer = refusal(target, found, method_allowed, request, context);
+    if (!answer && found->deferred != nullptr) {
+      found->deferred(target, request, context,
+                      [respond, handler, head](Response response) {
+                        respond({strip_body_for_head(std::move(response), head), handler});
+                      });
+      return;
+    }
+    if (!answer) answer = found->endpoint(target, request, context);
   } catch (const std::exception& failure) {
-    return {strip_body_for_head(error(500, "internal_error", failure.what(), request), request),
-            handler};
+    answer = error(500, "internal_error", failure.what(), request);
   } catch (...) {
-    return {strip_body_for_head(error(500, "internal_error", "unexpected failure", request),
-                                request),
-            handler};
+    answer = error(500, "internal_error", "unexpected failure", request);
   }
+  respond({strip_body_for_head(std::move(*answer), head), handler});
 }
 
 std::optional<Response> check_websocket_upgrade(const Request& request,

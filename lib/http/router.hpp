@@ -1,7 +1,8 @@
 #pragma once
 
-// The HTTP API as a free function from a request to a response: no sockets, no Asio, so every
-// endpoint is testable without a network. The Beast sessions call `route` and write its answer.
+// The HTTP API as a free function from a request to a response: no sockets, so every endpoint is
+// testable without a network. The Beast sessions call `route` and write its answer; most answers
+// are ready at once, those that read history come back from the store thread.
 
 #include <cstdint>
 #include <functional>
@@ -78,10 +79,15 @@ struct Routed {
   std::string_view handler;
 };
 
-/// Answers one request. Never throws; errors are JSON `{"error":{"code","message"}}` with the
-/// right status. Mutations need `Authorization: Bearer <token>` (401 otherwise, compared in
-/// constant time); a Host that is not served gets 421.
-[[nodiscard]] Routed route(const Request& request, RouterContext& context);
+/// Where `route` sends its answer: called exactly once, on the event-loop thread.
+using Respond = std::function<void(Routed)>;
+
+/// Answers one request: through `respond` before returning, or, for the history endpoints
+/// (points, events), later, when the store thread has read it. Never throws; errors are JSON
+/// `{"error":{"code","message"}}` with the right status. Mutations need
+/// `Authorization: Bearer <token>` (401 otherwise, compared in constant time); a Host that is
+/// not served gets 421. `request` need not outlive the call.
+void route(const Request& request, RouterContext& context, Respond respond);
 
 /// For a WebSocket upgrade request: nothing when it may proceed, else the refusal to send
 /// (421 for a Host not served, 403 for an Origin not allowed).

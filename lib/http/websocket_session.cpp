@@ -1,6 +1,7 @@
 // One WebSocket feed client: a hello with every job, then live point and state messages, each
 // with a per-connection seq. A subscribe narrows the feed and replays missed points from the
-// store, a page at a time as the connection drains, before that job goes live.
+// store, a page at a time as the connection drains (each page read on the store thread), before
+// that job goes live.
 //
 // Live messages are not queued per connection: the session reads the hub's log from its own
 // cursor whenever its socket is ready, encodes every message due into one buffer of WebSocket
@@ -11,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -110,12 +112,17 @@ class WebSocketSession final : public Connection,
     do_write();
   }
 
-  [[nodiscard]] std::uint64_t feed_cursor() const override { return cursor_; }
+  /// While a page is being read, the log is kept from where the read began: what the cursor
+  /// skips for the replaying job meanwhile is not in the page, and goes out when it goes live.
+  [[nodiscard]] std::uint64_t feed_cursor() const override {
+    return page_log_end_ ? std::min(cursor_, *page_log_end_) : cursor_;
+  }
 
  private:
   struct HeldState {
     std::uint64_t step = 0;  ///< the job's last step before the change
     std::string body;
+    std::uint64_t index = 0;  ///< its place in the hub's log
   };
   struct Replay {
     std::uint64_t after_step = 0;        ///< last step sent
@@ -215,6 +222,7 @@ class WebSocketSession final : public Connection,
 
     auto previous = std::move(replaying_);
     replaying_.clear();
+    ++subscription_generation_;  // a page still being read belongs to the old subscription
     if (subscription.since_step) {
       for (const auto& [id, job] : state_->router.scheduler.jobs()) {
         if (wants(id)) replaying_[id] = Replay{*subscription.since_step, {}, cursor_};
@@ -255,29 +263,50 @@ class WebSocketSession final : public Connection,
         if (message.kind != FeedMessage::Kind::state) continue;
         auto replay = replaying_.find(message.job_id);
         if (replay == replaying_.end() || index < replay->second.harvest_from) continue;
-        replay->second.held_states.push_back({message.step, message.body});
+        replay->second.held_states.push_back({message.step, message.body, index});
       }
     }
     harvested_to_ = hub.end();
   }
 
-  /// Reads the next pages of history while the client keeps up; a job whose history has been
-  /// read to its newest point goes live.
+  /// Asks the store for the next page of history while the client keeps up (one read at a
+  /// time; the page is sent by `on_page`).
   void pump_replay() {
     harvest_states();
     const auto room = state_->options.websocket_send_queue_bytes / 2;
-    while (!closing_ && !replaying_.empty() && backlog_bytes() < room) {
-      auto it = replaying_.begin();
-      const auto job_id = it->first;
-      auto page = state_->router.history.load_points(job_id, it->second.after_step,
-                                                   state_->options.websocket_replay_page);
-      if (!page) {
-        send_own(error_body("replay of job " + std::to_string(job_id) + " failed: " +
-                            page.error().message),
-                 false);
-        go_live(it);  // what the replay held still goes out; from here on, live points
-        continue;
-      }
+    if (closing_ || page_log_end_ || replaying_.empty() || backlog_bytes() >= room) return;
+    const auto& [job_id, replay] = *replaying_.begin();
+    // The page holds every point the log held when it was asked for, and none after.
+    page_log_end_ = state_->hub.end();
+    state_->router.history.load_points(
+        job_id, replay.after_step, state_->options.websocket_replay_page,
+        [self = shared_from_this(), job_id = job_id, generation = subscription_generation_](
+            Result<std::vector<store::StoredPoint>> page) {
+          self->on_page(generation, job_id, std::move(page));
+        });
+  }
+
+  /// Sends a page of a job's history; a short page means the job's replay has reached the
+  /// point where the read began, and the job goes live from there.
+  void on_page(std::uint64_t generation, core::JobId job_id,
+               Result<std::vector<store::StoredPoint>> page) {
+    const std::uint64_t log_end = *page_log_end_;
+    page_log_end_.reset();
+    auto it = replaying_.find(job_id);
+    if (closing_ || generation != subscription_generation_ || it == replaying_.end()) {
+      // A new subscription (or a close) since the read was asked for: the page is stale.
+      pump_replay();
+      if (!writing_) do_write();
+      return;
+    }
+    harvest_states();
+    if (!page) {
+      send_own(error_body("replay of job " + std::to_string(job_id) + " failed: " +
+                          page.error().message),
+               false);
+      go_live(it, log_end);  // what the replay held still goes out; from here on, live points
+    } else {
+      const auto room = state_->options.websocket_send_queue_bytes / 2;
       const runtime::Job* job = state_->router.scheduler.find(job_id);
       auto& held = it->second.held_states;
       bool filled = false;
@@ -308,20 +337,32 @@ class WebSocketSession final : public Connection,
         send_own(feed_body(boost::json::serialize(message)), false);
         it->second.after_step = point.step;
       }
-      if (!filled && page->size() < state_->options.websocket_replay_page) go_live(it);
+      if (!filled && page->size() < state_->options.websocket_replay_page) go_live(it, log_end);
     }
+    if (closing_) return;
+    pump_replay();
+    if (!writing_) do_write();
   }
 
-  /// A replay has read the job's newest point: every point in the hub's log so far is in the
-  /// store too, so the log's messages for the job up to here are skipped (its state changes
-  /// were harvested) and those it still holds follow the last replayed point.
-  void go_live(std::map<core::JobId, Replay>::iterator replay) {
+  /// A replay has read the job's history up to the log's index `log_end`: the job's messages
+  /// before it are in what was replayed (its state changes were harvested and follow the last
+  /// replayed point), those the cursor has passed since go out now in log order, and the rest
+  /// go out live.
+  void go_live(std::map<core::JobId, Replay>::iterator replay, std::uint64_t log_end) {
     harvest_states();
     const auto job_id = replay->first;
     auto held = std::move(replay->second.held_states);
     replaying_.erase(replay);
-    live_from_[job_id] = state_->hub.end();
-    for (auto& state : held) send_own(std::move(state.body), false);
+    for (auto& state : held) {
+      if (state.index < log_end) send_own(std::move(state.body), false);
+    }
+    const auto& hub = state_->hub;
+    for (auto index = std::max(log_end, hub.begin()); index < cursor_; ++index) {
+      const auto& message = hub.at(index);
+      if (message.job_id == job_id && wants(job_id)) send_own(message.body, false);
+    }
+    // Messages the cursor has yet to reach go out live from the read's end on, not before.
+    live_from_[job_id] = std::max(cursor_, log_end);
   }
 
   /// Queues a message of this connection's own (hello, ack, error, replayed point); they go out
@@ -482,6 +523,8 @@ class WebSocketSession final : public Connection,
   std::map<core::JobId, Replay> replaying_;
   std::map<core::JobId, std::uint64_t> live_from_;  ///< log index where a replayed job went live
   std::uint64_t harvested_to_ = 0;  ///< log index up to which replays took their state changes
+  std::optional<std::uint64_t> page_log_end_;  ///< while a page is read: the log's end then
+  std::uint64_t subscription_generation_ = 0;  ///< pages of an earlier subscription are dropped
   websocket::close_reason close_reason_;
   std::string disconnect_reason_ = "error";
 };

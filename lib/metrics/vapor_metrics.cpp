@@ -312,6 +312,8 @@ struct VaporMetrics::Impl {
   Gauge& websocket_clients;
   Histogram& store_commit_duration;
   Counter& store_errors;
+  Gauge& store_failing;
+  Counter& store_points_pruned;
 
   StringMap<Counter*> websocket_disconnects;  ///< by reason
   StringMap<std::unordered_map<unsigned, Counter*>> http_requests;  ///< by handler, then code
@@ -367,7 +369,16 @@ VaporMetrics::Impl::Impl(const BuildInfo& build, std::chrono::milliseconds ttl)
               .Add({}, store_commit_buckets)),
       store_errors(counter(
           registry, "vapor_store_errors_total",
-          "SQLite store operations that failed; unwritten rows are kept for the next flush.")) {
+          "SQLite commits that failed (transient failures keep their rows for the next "
+          "commit; a permanent one also sets vapor_store_failing).")),
+      store_failing(gauge_family(registry, "vapor_store_failing",
+                                 "1 once a commit failed permanently (constraint, corruption, "
+                                 "read-only or replaced file): history is no longer saved "
+                                 "until vapord is restarted on a sound database.")
+                        .Add({})),
+      store_points_pruned(counter(registry, "vapor_store_points_pruned_total",
+                                  "Points deleted by retention (store.keep_points) since this "
+                                  "vapord started.")) {
   gauge_family(registry, "vapor_build_info",
                "Version and source revision of the running vapord; always 1.")
       .Add({{"version", build.version}, {"revision", build.revision}})
@@ -509,6 +520,14 @@ void VaporMetrics::observe_store_commit(std::chrono::nanoseconds duration) {
 }
 
 void VaporMetrics::count_store_error() { impl_->store_errors.Increment(); }
+
+void VaporMetrics::set_store_failing(bool failing) {
+  impl_->store_failing.Set(failing ? 1.0 : 0.0);
+}
+
+void VaporMetrics::count_pruned_points(std::size_t points) {
+  impl_->store_points_pruned.Increment(static_cast<double>(points));
+}
 
 void VaporMetrics::set_websocket_clients(std::size_t clients) {
   impl_->websocket_clients.Set(static_cast<double>(clients));

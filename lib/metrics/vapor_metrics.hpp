@@ -67,6 +67,10 @@ class VaporMetrics final : public core::JobEventListener {
   void set_config_reload(bool successful, core::WallTime at);
   void observe_store_commit(std::chrono::nanoseconds duration);
   void count_store_error();
+  /// vapor_store_failing: the store stopped committing after a permanent error.
+  void set_store_failing(bool failing);
+  /// vapor_store_points_pruned_total
+  void count_pruned_points(std::size_t points);
   void set_websocket_clients(std::size_t clients);
   void count_websocket_disconnect(std::string_view reason);
   void count_http_request(std::string_view handler, unsigned status);

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,15 @@ struct StoredTransition {
   core::WallTime ts;
 };
 
+/// Where a read's answer goes: called once, on the event-loop thread, never from within the call
+/// that asked.
+template <class T>
+using Reply = std::function<void(Result<T>)>;
+
 /// A job's recorded history as readers see it (the HTTP API and the live feed's replay): what
-/// is committed plus what is still buffered for the next commit. The store implements it; readers
-/// depend on this and nothing else of the store. Called on the event-loop thread.
+/// is committed plus every row recorded before the read was asked for. Asynchronous: the reads
+/// run on the store thread (StoreThread implements it), so a long one never holds the event
+/// loop. Readers depend on this and nothing else of the store. Called on the event-loop thread.
 class JobHistory {
  public:
   JobHistory() = default;
@@ -40,17 +47,16 @@ class JobHistory {
   virtual ~JobHistory() = default;
 
   /// Up to `limit` points of a job with step > `after_step`, ascending by step, no duplicates.
-  virtual Result<std::vector<StoredPoint>> load_points(core::JobId job_id,
-                                                       std::uint64_t after_step,
-                                                       std::size_t limit) = 0;
+  virtual void load_points(core::JobId job_id, std::uint64_t after_step, std::size_t limit,
+                           Reply<std::vector<StoredPoint>> done) = 0;
   /// The points with `after_step` < step <= `up_to_step`, reduced to at most `max_points` (>= 2),
   /// keeping each bucket's lowest and highest loss.
-  virtual Result<std::vector<StoredPoint>> load_points_downsampled(core::JobId job_id,
-                                                                   std::uint64_t after_step,
-                                                                   std::uint64_t up_to_step,
-                                                                   std::size_t max_points) = 0;
+  virtual void load_points_downsampled(core::JobId job_id, std::uint64_t after_step,
+                                       std::uint64_t up_to_step, std::size_t max_points,
+                                       Reply<std::vector<StoredPoint>> done) = 0;
   /// A job's state transitions in the order they happened.
-  virtual Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id) = 0;
+  virtual void load_transitions(core::JobId job_id,
+                                Reply<std::vector<StoredTransition>> done) = 0;
 };
 
 }  // namespace vapor::store

@@ -95,6 +95,13 @@ constexpr std::string_view select_points_downsampled_sql =
     " SELECT p.step, p.epoch, p.loss, p.accuracy, p.ts"
     " FROM picked JOIN points AS p ON p.job_id = ?1 AND p.step = picked.step"
     " ORDER BY p.step";
+constexpr std::string_view select_prunable_job_sql =
+    "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1"
+    " AND EXISTS (SELECT 1 FROM points WHERE job_id = jobs.id) ORDER BY id LIMIT 1";
+// The oldest steps first, on the primary key: a pass never sorts more than `?2` rows.
+constexpr std::string_view prune_points_sql =
+    "DELETE FROM points WHERE job_id = ?1 AND step IN"
+    " (SELECT step FROM points WHERE job_id = ?1 ORDER BY step LIMIT ?2)";
 constexpr std::string_view select_transitions_sql =
     "SELECT from_state, to_state, reason, ts FROM transitions WHERE job_id = ?1 ORDER BY id";
 
@@ -271,6 +278,8 @@ struct CachedStatements {
   Statement select_points;
   Statement select_points_downsampled;
   Statement select_transitions;
+  Statement select_prunable_job;
+  Statement prune_points;
 
   static Result<CachedStatements> prepare(Database& db) {
     auto insert_job = Statement::prepare(db, insert_job_sql);
@@ -291,6 +300,10 @@ struct CachedStatements {
     if (!select_points_downsampled) return select_points_downsampled.error();
     auto select_transitions = Statement::prepare(db, select_transitions_sql);
     if (!select_transitions) return select_transitions.error();
+    auto select_prunable_job = Statement::prepare(db, select_prunable_job_sql);
+    if (!select_prunable_job) return select_prunable_job.error();
+    auto prune_points = Statement::prepare(db, prune_points_sql);
+    if (!prune_points) return prune_points.error();
     return CachedStatements{std::move(*insert_job),
                             std::move(*upsert_point),
                             std::move(*insert_transition),
@@ -299,9 +312,27 @@ struct CachedStatements {
                             std::move(*select_jobs),
                             std::move(*select_points),
                             std::move(*select_points_downsampled),
-                            std::move(*select_transitions)};
+                            std::move(*select_transitions),
+                            std::move(*select_prunable_job),
+                            std::move(*prune_points)};
   }
 };
+
+/// Sorts an SQLite result code: only the ones a later attempt can outlive are transient.
+FailureKind failure_kind(int code) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_INTERRUPT:
+    case SQLITE_PROTOCOL:
+      return FailureKind::transient;
+    default:
+      return FailureKind::permanent;  // constraint, corrupt, notadb, readonly, mismatch, ...
+  }
+}
 
 /// Refuses a file this build must not write to: corrupt, newer, or someone else's database.
 Result<void> check_existing_database(Database& db) {
@@ -393,6 +424,8 @@ struct SqliteJobStore::Impl {
 
   // Scratch for flush(): the highest buffered step of each job (few jobs, so a flat vector).
   std::vector<std::pair<core::JobId, std::uint64_t>> max_steps;
+
+  FailureKind last_failure = FailureKind::transient;
 };
 
 Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions& options) {
@@ -477,8 +510,10 @@ Result<FlushStats> SqliteJobStore::flush() {
   const auto started = std::chrono::steady_clock::now();
   CachedStatements& sql = *s.statements;
 
-  // Builds the error for a failed flush; only ever called on the error path.
+  // Builds the error for a failed flush; only ever called on the error path, before the
+  // rollback, so the connection's error code is still the failure's.
   const auto failed = [&](const Error& error, const std::string& what) {
+    s.last_failure = failure_kind(sqlite3_extended_errcode(s.db.handle()));
     return while_doing(error, what + "; the flush was rolled back and its " +
                                   std::to_string(pending) + " rows stay buffered");
   };
@@ -570,6 +605,38 @@ Result<FlushStats> SqliteJobStore::flush() {
     s.points.clear();
   }
   stats.duration = std::chrono::steady_clock::now() - started;
+  return stats;
+}
+
+FailureKind SqliteJobStore::last_failure_kind() const { return impl_->last_failure; }
+
+std::size_t SqliteJobStore::discard_pending() {
+  const std::size_t dropped = pending_rows();
+  impl_->jobs.clear();
+  impl_->points = {};
+  impl_->transitions.clear();
+  return dropped;
+}
+
+Result<PruneStats> SqliteJobStore::prune_points(core::WallTime finished_before,
+                                                std::size_t max_rows) {
+  CachedStatements& sql = *impl_->statements;
+  PruneStats stats;
+  {
+    const ResetOnExit reset(sql.select_prunable_job);
+    sql.select_prunable_job.bind(1, to_millis(finished_before));
+    auto row = sql.select_prunable_job.step();
+    if (!row) return while_doing(row.error(), "finding points to delete (store.keep_points)");
+    if (!*row) return stats;
+    stats.job_id = sql.select_prunable_job.column_int(0);
+  }
+  const ResetOnExit reset(sql.prune_points);
+  sql.prune_points.bind(1, stats.job_id);
+  sql.prune_points.bind(2, to_sql_int(max_rows));
+  if (auto done = sql.prune_points.run(); !done) {
+    return while_doing(done.error(), "deleting old points of job " + std::to_string(stats.job_id));
+  }
+  stats.points = static_cast<std::size_t>(sqlite3_changes(impl_->db.handle()));
   return stats;
 }
 

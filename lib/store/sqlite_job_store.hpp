@@ -57,14 +57,27 @@ struct FlushStats {
   std::chrono::nanoseconds duration{0};
 };
 
+/// What a failed commit means for the next one.
+enum class FailureKind {
+  transient,  ///< busy, locked, disk full, I/O error: the rows are kept and the commit retried
+  permanent,  ///< constraint, corruption, read-only or replaced file: retrying cannot succeed
+};
+
+/// Outcome of one retention pass (`prune_points`).
+struct PruneStats {
+  std::size_t points = 0;  ///< points deleted
+  core::JobId job_id = 0;  ///< the job they belonged to (0: nothing was left to delete)
+};
+
 /// The schema version this build writes (`PRAGMA user_version`).
 inline constexpr int current_schema_version = 2;
 
 /// Persists jobs, points and state transitions in one SQLite file (WAL mode).
 /// Writes are buffered in memory and committed by `flush()`, one transaction carrying every row
 /// since the last flush; a failed flush rolls back and keeps the rows for the next one.
-/// Not thread-safe: one owner thread (the event loop) calls everything.
-class SqliteJobStore final : public core::JobEventListener, public JobHistory {
+/// Not thread-safe: one owner thread calls everything (in the daemon, the store thread; see
+/// StoreThread).
+class SqliteJobStore final : public core::JobEventListener {
  public:
   /// Opens (or creates) the database, checks its integrity and migrates its schema.
   /// A corrupt, unreadable or newer-than-supported file is an error; it is never overwritten.
@@ -77,8 +90,18 @@ class SqliteJobStore final : public core::JobEventListener, public JobHistory {
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
 
-  /// Commits everything buffered. On error nothing is lost: the rows stay buffered.
+  /// Commits everything buffered. On error nothing is lost: the rows stay buffered, and
+  /// `last_failure_kind()` says whether another attempt can succeed.
   Result<FlushStats> flush();
+  /// The kind of the last failed flush (transient when none failed).
+  [[nodiscard]] FailureKind last_failure_kind() const;
+  /// Drops every buffered row (after a permanent failure); returns how many there were.
+  std::size_t discard_pending();
+
+  /// Retention: deletes up to `max_rows` points, the oldest steps first, of one job that
+  /// finished before `finished_before`, in one short transaction. The job row and its
+  /// transitions stay. Returns 0 points when no such job has points left.
+  Result<PruneStats> prune_points(core::WallTime finished_before, std::size_t max_rows);
 
   [[nodiscard]] std::size_t pending_rows() const;
   /// True when the buffer has reached `max_pending_rows` (producers should pause).
@@ -92,7 +115,7 @@ class SqliteJobStore final : public core::JobEventListener, public JobHistory {
   /// rows and the points still buffered for the next flush, merged without duplicates: a
   /// buffered point replaces a committed one of the same step (as the flush will).
   Result<std::vector<StoredPoint>> load_points(core::JobId job_id, std::uint64_t after_step,
-                                               std::size_t limit) override;
+                                               std::size_t limit);
 
   /// The points with `after_step` < step <= `up_to_step`, reduced to at most `max_points` (>= 2):
   /// the range is cut into `max_points / 2` buckets of equal step width and each bucket keeps
@@ -104,11 +127,11 @@ class SqliteJobStore final : public core::JobEventListener, public JobHistory {
   Result<std::vector<StoredPoint>> load_points_downsampled(core::JobId job_id,
                                                            std::uint64_t after_step,
                                                            std::uint64_t up_to_step,
-                                                           std::size_t max_points) override;
+                                                           std::size_t max_points);
 
   /// A job's state transitions in the order they happened: committed ones, then those still
   /// buffered for the next flush.
-  Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id) override;
+  Result<std::vector<StoredTransition>> load_transitions(core::JobId job_id);
 
  private:
   struct Impl;

@@ -27,7 +27,8 @@ class Daemon {
         scheduler_({2, std::chrono::seconds(60), max_jobs}, clock_),
         jobs_({config::SpecDefaults{milliseconds(100)}, max_jobs, dir / "jobs.yaml", 1 << 20,
                (dir / "vapor.db").string()},
-              scheduler_, *store_, metrics_, clock_, [this] { ++rearms_; }) {
+              scheduler_, [this](const store::NewJob& job) { store_->add_job(job); }, metrics_,
+              clock_, [this] { ++rearms_; }) {
     scheduler_.add_listener(*store_);
     scheduler_.add_listener(metrics_);
   }
@@ -184,7 +185,7 @@ TEST_F(JobServiceTest, RestoreResumesJobsWhereTheStoreLeftThemAndIdsContinue) {
     ASSERT_TRUE(first.store_->flush());
   }
   Daemon second(dir_);
-  ASSERT_TRUE(second.jobs_.restore());
+  ASSERT_TRUE(second.jobs_.restore(*second.store_));
   const runtime::Job* alpha = second.scheduler_.find("alpha");
   ASSERT_NE(alpha, nullptr);
   EXPECT_EQ(alpha->state, core::JobState::running);
@@ -205,7 +206,7 @@ TEST_F(JobServiceTest, AJobThatCannotBeRestoredKeepsItsNameAndItsHistory) {
     ASSERT_TRUE(store->flush());
   }
   Daemon daemon(dir_);
-  ASSERT_TRUE(daemon.jobs_.restore());
+  ASSERT_TRUE(daemon.jobs_.restore(*daemon.store_));
   EXPECT_EQ(daemon.scheduler_.find("legacy"), nullptr);
   ASSERT_NE(daemon.scheduler_.find("alpha"), nullptr);
 

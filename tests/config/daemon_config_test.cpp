@@ -41,7 +41,7 @@ TEST(DaemonConfigTest, ReadsEveryKey) {
   expected.queue = "/etc/vapor/jobs.yaml";
   expected.queue_max_bytes = 65536;
   expected.scheduler = {8, 250ms, 2min, 5000};
-  expected.store = {2s, 750, SynchronousMode::full, 0ms, 20000, 8 * 1024 * 1024};
+  expected.store = {2s, 750, SynchronousMode::full, 0ms, 20000, 8 * 1024 * 1024, 48h, 100};
   expected.metrics.finished_job_ttl = 1h;
   expected.api.token_file = base / "secrets/token";
   expected.api.allowed_origins = {"https://grafana.example.com", "http://localhost:3000"};
@@ -184,10 +184,10 @@ metrics: {finished_job_ttl: -1s}
           "vapord.yaml:1:9: listen: expected host:port such as 127.0.0.1:9786 or [::1]:9786, got "
           "\"::1:80\"",
           "vapord.yaml:2:28: scheduler.stall_timeout: expected a duration from 1ms to 24h with a "
-          "unit (ms, s, m or h), got \"90\"",
+          "unit (ms, s, m, h or d), got \"90\"",
           "vapord.yaml:2:48: scheduler.max_concurrent: expected a positive integer, got \"0\"",
           "vapord.yaml:4:19: store.flush_interval: expected a duration from 1ms to 1h with a unit "
-          "(ms, s, m or h), got \"2h\"",
+          "(ms, s, m, h or d), got \"2h\"",
           "vapord.yaml:6:3: store.synchronous: duplicate key; first given at line 5, column 3",
           "vapord.yaml:8:21: api.allowed_origins[0]: expected an origin such as "
           "https://grafana.example.com (scheme, host and optional port; no path), got "
@@ -201,7 +201,7 @@ metrics: {finished_job_ttl: -1s}
           "vapord.yaml:11:15: api.token_file: expected a file path, got \"\"",
           "vapord.yaml:12:12: websocket: expected a map, got \"12\"",
           "vapord.yaml:13:29: metrics.finished_job_ttl: expected a duration from 0ms to 8760h "
-          "with a unit (ms, s, m or h), got \"-1s\""}));
+          "with a unit (ms, s, m, h or d), got \"-1s\""}));
 }
 
 TEST(DaemonConfigTest, RefusesAFileThatIsNotAMap) {
@@ -239,6 +239,8 @@ TEST(ParseDurationTest, ReadsEachUnit) {
       {"2s", 2s},
       {"5m", 5min},
       {"1h", 1h},
+      {"15d", 360h},
+      {"0", 0ms},
       {"007s", 7s},
       {"9223372036854775807ms", std::chrono::milliseconds::max()},
       {"2562047788015h", std::chrono::hours(2'562'047'788'015)},
@@ -261,7 +263,8 @@ TEST(ParseDurationTest, RefusesAnythingElse) {
                            "1s ",
                            "1S",
                            "1MS",
-                           "1d",
+                           "1D",
+                           "00",
                            "1hm",
                            "1m30s",
                            "0x10ms",

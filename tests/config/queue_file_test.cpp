@@ -83,7 +83,7 @@ const std::string job_keys =
     "name, model, epochs, steps_per_epoch, learning_rate, batch_size, seed, step_interval, "
     "start, priority, on_nonfinite, simulate, faults";
 const std::string duration_expected =
-    "expected a duration from 1ms to 1h with a unit (ms, s, m or h), got ";
+    "expected a duration from 1ms to 1h with a unit (ms, s, m, h or d), got ";
 const std::string name_expected =
     "expected a job name of 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-', got ";
 

@@ -25,6 +25,7 @@
 #include "runtime/scheduler.hpp"
 #include "runtime/scheduler_driver.hpp"
 #include "store/sqlite_job_store.hpp"
+#include "store/store_thread.hpp"
 
 namespace vapor::testing {
 
@@ -64,17 +65,18 @@ class CountingObserver final : public http::ServerObserver {
 class TestServer {
  public:
   explicit TestServer(http::ServerOptions options = {}, std::size_t max_concurrent = 100)
-      : store_(store::SqliteJobStore::open({":memory:"}).value()),
+      : store_(ioc_.get_executor(), store::SqliteJobStore::open({":memory:"}).value(), 1'000'000),
         scheduler_({max_concurrent, std::chrono::seconds(30), 10'000}, clock_),
         driver_(ioc_.get_executor(), scheduler_),
         hub_(ioc_),
-        jobs_({{}, 10'000, "jobs.yaml", 1 << 20, ":memory:"}, scheduler_, *store_, metrics_,
-              clock_, [this] { driver_.rearm(); }),
+        jobs_({{}, 10'000, "jobs.yaml", 1 << 20, ":memory:"}, scheduler_,
+              [this](const store::NewJob& job) { store_.add_job(job); }, metrics_, clock_,
+              [this] { driver_.rearm(); }),
         access_{test_token, "127.0.0.1", 0, {}, {}},
-        router_{scheduler_, *store_, jobs_, access_, {}, [] { return std::string("up 1\n"); },
+        router_{scheduler_, store_, jobs_, access_, {}, [] { return std::string("up 1\n"); },
                 [] { return true; }},
         options_(std::move(options)) {
-    scheduler_.add_listener(*store_);
+    scheduler_.add_listener(store_);
     scheduler_.add_listener(hub_);
   }
 
@@ -96,6 +98,7 @@ class TestServer {
     server_ = std::make_unique<http::Server>(ioc_, options_, router_, hub_, observer_);
     port_ = server_->listen().value();
     driver_.rearm();
+    store_.start();  // history is read on a store thread, as in the daemon
     thread_ = std::thread([this] { ioc_.run(); });
   }
 
@@ -133,7 +136,7 @@ class TestServer {
  private:
   boost::asio::io_context ioc_{1};
   runtime::SystemClock clock_;
-  std::unique_ptr<store::SqliteJobStore> store_;
+  store::StoreThread store_;
   runtime::Scheduler scheduler_;
   runtime::SchedulerDriver driver_;
   http::FeedHub hub_;

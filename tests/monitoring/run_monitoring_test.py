@@ -27,7 +27,7 @@ from vapord_harness import Vapord  # noqa: E402
 VAPORD = sys.argv.pop(1)
 SCRIPT = os.path.join(REPO, "scripts", "run-monitoring.sh")
 RULES = {"VaporJobFailed", "VaporJobStalled", "VaporLossNotFinite", "VaporJobOverdue",
-         "VaporDown", "VaporConfigReloadFailed"}
+         "VaporDown", "VaporConfigReloadFailed", "VaporStoreFailing"}
 
 QUEUE = """jobs:
   - name: steady

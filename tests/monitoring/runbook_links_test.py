@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUNBOOK_BASE = "https://github.com/vapor-monitor/vapor/blob/main/RUNBOOK.md#"
 CONTRACT = ["VaporJobFailed", "VaporJobStalled", "VaporLossNotFinite", "VaporJobOverdue",
-            "VaporDown", "VaporConfigReloadFailed"]
+            "VaporDown", "VaporConfigReloadFailed", "VaporStoreFailing"]
 
 
 def read(*path):

@@ -224,7 +224,7 @@ std::optional<std::chrono::milliseconds> NodeValidator::read_duration(const Fiel
       field.value.IsScalar() ? parse_duration(field.value.Scalar()) : std::nullopt;
   if (value && *value >= range.min && *value <= range.max) return value;
   report_expected(field, "a duration from " + format_duration(range.min) + " to " +
-                             format_duration(range.max) + " with a unit (ms, s, m or h)");
+                             format_duration(range.max) + " with a unit (ms, s, m, h or d)");
   return std::nullopt;
 }
 

@@ -1,6 +1,7 @@
-// Ingest benchmark: rows per second through the whole pipeline (scheduler + simulator + batched
-// SQLite store, 1,000 concurrent jobs at a 1 ms step interval) against a bare batched-insert loop
-// into the same schema, both measured in this run on one core, same file system, same batch size.
+// Ingest benchmark: rows per second through the whole pipeline (scheduler + simulator on the loop,
+// batched SQLite commits on the store thread, 1,000 concurrent jobs at a 1 ms step interval)
+// against a bare batched-insert loop into the same schema, both measured in this run, same file
+// system, same batch size. The pipeline uses two threads as vapord does; the peer is one loop.
 //
 //   pipeline_bench [rows] [folder]     (defaults: 2,000,000 rows, the system temp folder)
 
@@ -11,11 +12,14 @@
 #include <filesystem>
 #include <string>
 
+#include <boost/asio/io_context.hpp>
+
 #include "core/counter_rng.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_database.hpp"
 #include "store/sqlite_job_store.hpp"
+#include "store/store_thread.hpp"
 
 namespace {
 
@@ -82,13 +86,17 @@ double bare_insert_rows_per_second(const std::filesystem::path& path, std::int64
   return static_cast<double>(rows) / Seconds(std::chrono::steady_clock::now() - start).count();
 }
 
-/// The pipeline: 1,000 running jobs stepping every 1 ms of a manual clock, every step simulated,
-/// fanned out to the store, committed once per 100 ms of simulated time.
+/// The pipeline as vapord runs it: 1,000 running jobs stepping every 1 ms of a manual clock,
+/// every step simulated on this thread (the event loop) and handed to the store thread, which
+/// commits once per 100 ms of simulated time while the next 100 ms are being simulated (one
+/// commit in flight at a time, as the write-behind flusher keeps it).
 double pipeline_rows_per_second(const std::filesystem::path& path, std::int64_t rows) {
-  auto store = store::SqliteJobStore::open(options_for(path)).value();
+  boost::asio::io_context loop;
+  store::StoreThread store(loop.get_executor(), store::SqliteJobStore::open(options_for(path)).value(),
+                           options_for(path).max_pending_rows);
   runtime::ManualClock clock;
   runtime::Scheduler scheduler({job_count, std::chrono::hours(1), job_count}, clock);
-  scheduler.add_listener(*store);
+  scheduler.add_listener(store);
   for (int job = 1; job <= job_count; ++job) {
     core::JobSpec spec;
     spec.name = "job" + std::to_string(job);
@@ -96,10 +104,26 @@ double pipeline_rows_per_second(const std::filesystem::path& path, std::int64_t 
     spec.steps_per_epoch = 1000;
     spec.step_interval = std::chrono::milliseconds(1);
     spec.seed = core::seed_from_name(spec.name);
-    store->add_job({job, spec.name, "{}", clock.wall_now()});
+    store.add_job({job, spec.name, "{}", clock.wall_now()});
     scheduler.add_job(job, spec, clock.wall_now()).value();
   }
-  store->flush().value();
+  store.start();
+
+  std::int64_t committed = 0;
+  bool in_flight = false;
+  const auto commit = [&] {
+    in_flight = true;
+    store.commit([&](store::CommitOutcome outcome) {
+      committed += static_cast<std::int64_t>(outcome.result.value().points);
+      in_flight = false;
+    });
+  };
+  const auto wait_for_commit = [&] {
+    while (in_flight) {
+      loop.restart();
+      loop.run_one();
+    }
+  };
 
   const auto start = std::chrono::steady_clock::now();
   std::int64_t produced = 0;
@@ -108,9 +132,18 @@ double pipeline_rows_per_second(const std::filesystem::path& path, std::int64_t 
       clock.advance(std::chrono::milliseconds(1));
       scheduler.advance();
     }
-    produced += static_cast<std::int64_t>(store->flush().value().points);
+    produced += static_cast<std::int64_t>(job_count) * steps_per_flush;
+    wait_for_commit();
+    commit();
   }
-  return static_cast<double>(produced) / Seconds(std::chrono::steady_clock::now() - start).count();
+  wait_for_commit();
+  const auto elapsed = Seconds(std::chrono::steady_clock::now() - start).count();
+  if (committed < rows) {
+    std::fprintf(stderr, "pipeline_bench: %lld rows committed of %lld\n",
+                 static_cast<long long>(committed), static_cast<long long>(rows));
+    std::exit(1);
+  }
+  return static_cast<double>(committed) / elapsed;
 }
 
 }  // namespace
@@ -127,7 +160,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(rows), job_count * steps_per_flush);
   std::printf("  bare batched INSERT loop   %12.0f rows/s\n", bare);
   std::printf("  vapord pipeline            %12.0f rows/s\n", pipeline);
-  std::printf("  ratio pipeline / bare      %12.2f  (goal >= 0.50)\n", pipeline / bare);
+  std::printf("  ratio pipeline / bare      %12.2f  (goal >= 0.90)\n", pipeline / bare);
   for (const char* name : {"vapor-bench-bare.db", "vapor-bench-pipeline.db"}) {
     fresh_file(folder, name);
   }

@@ -12,6 +12,7 @@
 #include "core/job_events.hpp"
 #include "core/job_state.hpp"
 #include "store/job_history.hpp"
+#include "store/schema.hpp"
 #include "store/sqlite_database.hpp"
 #include "support/result.hpp"
 
@@ -68,9 +69,6 @@ struct PruneStats {
   std::size_t points = 0;  ///< points deleted
   core::JobId job_id = 0;  ///< the job they belonged to (0: nothing was left to delete)
 };
-
-/// The schema version this build writes (`PRAGMA user_version`).
-inline constexpr int current_schema_version = 2;
 
 /// Persists jobs, points and state transitions in one SQLite file (WAL mode).
 /// Writes are buffered in memory and committed by `flush()`, one transaction carrying every row
@@ -138,9 +136,5 @@ class SqliteJobStore final : public core::JobEventListener {
   explicit SqliteJobStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-/// Brings a database up to `target_version` by running each migration in its own transaction
-/// (exposed so tests and benchmarks can build old or bare schemas).
-Result<void> migrate_schema(Database& db, int target_version);
 
 }  // namespace vapor::store

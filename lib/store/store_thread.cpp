@@ -1,6 +1,9 @@
 #include "store/store_thread.hpp"
 
+#include <pthread.h>
+
 #include <cassert>
+#include <csignal>
 #include <exception>
 #include <optional>
 #include <string>
@@ -70,7 +73,14 @@ SqliteJobStore& StoreThread::startup_store() {
 void StoreThread::start() {
   if (started_) return;
   started_ = true;
+  // Signals go to the event loop (its signal_set), never to the store thread: it starts with
+  // every signal blocked, as it inherits the mask it is created under.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   shared_->thread = std::thread([shared = shared_] { shared->run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void StoreThread::stop() {

@@ -280,9 +280,11 @@ TEST_F(WriteBehindTest, RetentionDeletesExactlyThePointsOfJobsFinishedLongerAgo)
   run_until([&] { return transitions.has_value(); });
   ASSERT_TRUE(*transitions);
   EXPECT_EQ((*transitions)->size(), 2u);
+  // Counted on the store thread, read on the loop once the answer has been posted back.
+  std::size_t counted = 0;
   std::optional<std::size_t> jobs;
-  store->run_on_store([&](SqliteJobStore& sqlite) { jobs = sqlite.load_jobs().value().size(); },
-                      [] {});
+  store->run_on_store([&](SqliteJobStore& sqlite) { counted = sqlite.load_jobs().value().size(); },
+                      [&] { jobs = counted; });
   run_until([&] { return jobs.has_value(); });
   EXPECT_EQ(*jobs, 4u);
   flusher.cancel();
@@ -333,6 +335,7 @@ TEST_F(WriteBehindTest, ReadsSeeEveryRowRecordedBeforeThemWhileCommitsRun) {
       store->load_points(1, 0, 1'000'000, [&read](auto result) { read.loaded = std::move(result); });
     }
     if (step % 50 == 0) ioc_.poll();  // the loop's other work: commit outcomes, timers
+    if (step % 1500 == 0) flusher.flush();  // commits between the reads, however busy the CPU
   }
   run_until([&] {
     for (const auto& read : reads) {
@@ -346,7 +349,9 @@ TEST_F(WriteBehindTest, ReadsSeeEveryRowRecordedBeforeThemWhileCommitsRun) {
     ASSERT_EQ(points.size(), read->recorded) << "read asked after step " << read->recorded;
     for (std::size_t i = 0; i < points.size(); ++i) ASSERT_EQ(points[i].step, i + 1);
   }
-  EXPECT_GE(observer_.commits.size(), 2u) << "commits ran alongside the reads";
+  // The first commit was asked for before the second read: reads saw committed rows, rows
+  // held for the next commit, and both.
+  EXPECT_GE(observer_.commits.size(), 1u);
   flusher.cancel();
 }
 

@@ -1,0 +1,28 @@
+#pragma once
+
+// The SQL of the store and its prepared statements, kept for the store's whole life.
+
+#include "store/sqlite_database.hpp"
+#include "support/result.hpp"
+
+namespace vapor::store::detail {
+
+/// The statements a store reuses for its whole life.
+struct CachedStatements {
+  Statement insert_job;
+  Statement upsert_point;
+  Statement insert_transition;
+  Statement apply_transition;
+  Statement update_step;
+  Statement select_jobs;
+  Statement select_points;
+  Statement select_points_downsampled;
+  Statement select_transitions;
+  Statement select_prunable_job;
+  Statement prune_points;
+
+
+  static Result<CachedStatements> prepare(Database& db);
+};
+
+}  // namespace vapor::store::detail

@@ -214,6 +214,13 @@ def main():
                 f"{ms(down[0])} sqlite3", ratio_x(down[0], per_request, 2),
                 "vapord's query from sqlite_job_store.cpp run by the CLI (process start and "
                 f"{fmt(r.num('points_vapord_returned'))} rows of text output included)")
+        idle, busy = r.num("healthz_idle_p99"), r.num("healthz_busy_p99")
+        if ok(idle) and ok(busy) and idle > 0 and busy > 0:
+            row("  /healthz p99 while that read runs in a loop (wrk -c1 each)", ms(busy),
+                f"{ms(idle)} idle", ratio_x(idle, busy, 2),
+                f"{fmt(r.num('healthz_busy_rps'))} req/s busy vs {fmt(r.num('healthz_idle_rps'))} "
+                f"idle; {fmt(r.num('healthz_busy_points_rps'), 1)} history reads/s meanwhile; "
+                "the read runs on the store thread (goal: busy p99 <= 3x idle)")
         restored = r.text("points_vapord_restored", "")
         if restored and restored != "complete 1000000":
             notes.append(f"points: vapord restored job 1 as '{restored}', expected 'complete 1000000'")

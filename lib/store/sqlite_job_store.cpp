@@ -149,6 +149,15 @@ SqliteJobStore::~SqliteJobStore() = default;
 
 void SqliteJobStore::add_job(const NewJob& job) { impl_->jobs.push_back(job); }
 
+void SqliteJobStore::add_rows(std::vector<NewJob> jobs, detail::PendingRows rows) {
+  if (impl_->jobs.empty()) {
+    impl_->jobs = std::move(jobs);
+  } else {
+    impl_->jobs.insert(impl_->jobs.end(), jobs.begin(), jobs.end());
+  }
+  impl_->pending.append(std::move(rows));
+}
+
 void SqliteJobStore::on_step(const core::StepRecorded& event) {
   impl_->pending.add_point(event);
 }

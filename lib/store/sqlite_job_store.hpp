@@ -17,6 +17,9 @@
 #include "support/result.hpp"
 
 namespace vapor::store {
+namespace detail {
+class PendingRows;
+}
 
 /// SQLite's `PRAGMA synchronous` level.
 enum class Synchronous { off, normal, full, extra };
@@ -85,6 +88,9 @@ class SqliteJobStore final : public core::JobEventListener {
   ~SqliteJobStore() override;
 
   void add_job(const NewJob& job);
+  /// Takes over rows buffered elsewhere (the store thread's hand-over from the loop), as if
+  /// each had been added in order after those already held.
+  void add_rows(std::vector<NewJob> jobs, detail::PendingRows rows);
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
 

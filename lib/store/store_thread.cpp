@@ -1,6 +1,9 @@
 #include "store/store_thread.hpp"
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <csignal>
@@ -15,10 +18,29 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 
+#include "store/detail/pending_rows.hpp"
 #include "support/log.hpp"
 
 namespace vapor::store {
 namespace asio = boost::asio;
+
+namespace {
+
+constexpr int store_thread_nice = 10;
+
+/// The store thread is background work: when it and the event loop want the same CPU (vapord
+/// pinned to one core, or a busy machine), the loop, which answers users and runs the jobs,
+/// goes first. SCHED_BATCH keeps the store thread from preempting it on wake-up, nice 10 gives
+/// it a tenth of the CPU the loop gets when both are busy; an idle loop leaves it all. Neither
+/// needs privileges; if refused (a seccomp filter, say), the thread runs at the loop's priority.
+void yield_to_the_loop() {
+  sched_param batch{};
+  batch.sched_priority = 0;
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), store_thread_nice);
+}
+
+}  // namespace
 
 /// What the store thread owns. Shared with the posted work so that it outlives whatever is
 /// still queued when the StoreThread goes away.
@@ -33,6 +55,7 @@ struct StoreThread::Shared {
   bool failed = false;                    ///< store thread only: a commit failed permanently
 
   void run() {
+    yield_to_the_loop();
     // A request that throws (an allocation failure) loses its answer, not the thread.
     for (;;) {
       try {
@@ -45,15 +68,13 @@ struct StoreThread::Shared {
   }
 };
 
-/// Rows recorded on the loop since the last hand-over, in the order the store buffers them.
+/// Rows recorded on the loop since the last hand-over, already in the store's buffer format
+/// (points grouped by job), so that the store thread takes them over without copying.
 struct StoreThread::Batch {
   std::vector<NewJob> jobs;
-  std::vector<core::StepRecorded> points;
-  std::vector<core::JobStateChanged> transitions;
+  detail::PendingRows rows;
 
-  [[nodiscard]] std::size_t rows() const {
-    return jobs.size() + points.size() + transitions.size();
-  }
+  [[nodiscard]] std::size_t count() const { return jobs.size() + rows.row_count(); }
 };
 
 StoreThread::StoreThread(const asio::any_io_executor& loop, std::unique_ptr<SqliteJobStore> store,
@@ -96,25 +117,20 @@ void StoreThread::stop() {
 
 void StoreThread::add_job(const NewJob& job) { batch_->jobs.push_back(job); }
 
-void StoreThread::on_step(const core::StepRecorded& event) {
-  batch_->points.push_back(event);
-}
+void StoreThread::on_step(const core::StepRecorded& event) { batch_->rows.add_point(event); }
 
 void StoreThread::on_state_changed(const core::JobStateChanged& event) {
-  batch_->transitions.push_back(event);
+  batch_->rows.add_transition(event);
 }
 
 void StoreThread::hand_over() {
-  if (batch_->rows() == 0) return;
-  handed_over_total_ += batch_->rows();
+  if (batch_->count() == 0) return;
+  handed_over_total_ += batch_->count();
   auto batch = std::make_shared<Batch>(std::move(*batch_));
   batch_ = std::make_unique<Batch>();
   auto append = [shared = shared_, batch] {
-    SqliteJobStore& store = *shared->store;
     if (shared->failed) return;  // nothing is kept once commits cannot succeed
-    for (const NewJob& job : batch->jobs) store.add_job(job);
-    for (const auto& point : batch->points) store.on_step(point);
-    for (const auto& transition : batch->transitions) store.on_state_changed(transition);
+    shared->store->add_rows(std::move(batch->jobs), std::move(batch->rows));
   };
   if (started_) {
     asio::post(shared_->ioc, std::move(append));
@@ -175,7 +191,7 @@ void StoreThread::commit(std::function<void(CommitOutcome)> done) {
 }
 
 std::size_t StoreThread::pending_rows() const {
-  return batch_->rows() + static_cast<std::size_t>(handed_over_total_ - counted_to_) + kept_rows_;
+  return batch_->count() + static_cast<std::size_t>(handed_over_total_ - counted_to_) + kept_rows_;
 }
 
 bool StoreThread::backlogged() const { return !failed_ && pending_rows() >= max_pending_rows_; }

@@ -12,7 +12,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from vapord_harness import Vapord
+from vapor_testing import Vapord
 
 VAPORD = sys.argv.pop(1)
 

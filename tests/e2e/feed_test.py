@@ -11,7 +11,7 @@ import urllib.request
 
 import websockets
 
-from vapord_harness import Vapord
+from vapor_testing import Vapord
 
 VAPORD = sys.argv.pop(1)
 

@@ -10,7 +10,7 @@ import sys
 import time
 import unittest
 
-from vapord_harness import Vapord
+from vapor_testing import Vapord
 
 VAPORD = sys.argv.pop(1)
 VAPORCTL = sys.argv.pop(1)

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,8 @@ import tempfile
 import time
 import unittest
 
-LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+from vapor_testing import LISTENING, eventually, stop_process  # noqa: F401 (eventually: re-exported)
+
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 SKIP_RETURN_CODE = 77  # tests/faults/CMakeLists.txt tells CTest that this status means skipped
 
@@ -114,12 +114,8 @@ class Vapord:
     def stop(self, timeout=5.0):
         """SIGTERM; returns (exit status, seconds it took). Kills it if it overstays."""
         started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        code, killed = stop_process(self.process, timeout)
+        if killed:
             raise AssertionError(f"vapord did not exit within {timeout} s of SIGTERM:\n"
                                  + self.log_tail())
         return code, time.monotonic() - started
@@ -136,13 +132,8 @@ class Vapord:
 
     def close(self):
         """Stops vapord if it still runs (SIGTERM, then SIGKILL) and removes the folder."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if self.log_file is not None:
             self.log_file.close()
             self.log_file = None
@@ -260,17 +251,6 @@ def gapless(steps_row):
     if step == 0:
         return count == 0
     return count == step and low == 1 and high == step
-
-
-def eventually(predicate, timeout, interval=0.05):
-    """Polls `predicate` until it holds or `timeout` seconds pass; its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def read_http_response(sock, timeout=10):

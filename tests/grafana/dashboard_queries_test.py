@@ -7,9 +7,6 @@ Usage: dashboard_queries_test.py VAPORD PROMETHEUS"""
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,11 +14,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-
-import dashboard_model as model  # noqa: E402
-from vapord_harness import Vapord  # noqa: E402
+import dashboard_model as model
+from vapor_testing import ServiceProcess, Vapord, wait_for
 
 VAPORD = sys.argv.pop(1)
 PROMETHEUS = sys.argv.pop(1)
@@ -62,22 +56,6 @@ STARTED = ["completes", "crashes", "runs", "stopped"]
 ALERT_RULES = os.path.join(model.REPO, "config", "prometheus", "vapor-alerts.yml")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Prometheus:
     """A real Prometheus on a free port of 127.0.0.1, scraping one vapord every second."""
 
@@ -91,23 +69,16 @@ class Prometheus:
                     "scrape_configs:\n"
                     "  - job_name: vapor\n"
                     f"    static_configs: [{{targets: ['127.0.0.1:{vapord_port}']}}]\n")
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir.name, "prometheus.log"), "w")
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={config}",
-             f"--storage.tsdb.path={os.path.join(self.dir.name, 'data')}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        storage = os.path.join(self.dir.name, "data")
+        self.service = ServiceProcess(
+            "prometheus", self.dir.name,
+            lambda port: [binary, f"--config.file={config}", f"--storage.tsdb.path={storage}",
+                          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            "/-/ready")
+        self.port = self.service.port
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        self.service.stop()
         self.dir.cleanup()
 
     def api(self, path, **params):
@@ -122,11 +93,10 @@ class Prometheus:
         return self.api("/api/v1/query", query=expr, **params)["result"]
 
     def ready(self):
-        """Whether Prometheus has scraped vapord; raises if Prometheus exited (a port taken
-        between free_port() and its start, say), with its log."""
-        if self.process.poll() is not None:
-            with open(self.log.name) as f:
-                raise RuntimeError(f"prometheus exited {self.process.returncode}:\n{f.read()}")
+        """Whether Prometheus has scraped vapord; raises if Prometheus exited, with its log."""
+        if self.service.process.poll() is not None:
+            raise RuntimeError(f"prometheus exited {self.service.process.returncode}:\n"
+                               f"{self.service.log()}")
         try:
             return bool(self.query('up{job="vapor"} == 1'))
         except OSError:

@@ -113,6 +113,15 @@ class TestServer {
     done.get_future().wait();
   }
 
+  /// Occupies the store thread for `duration` (as a long history read would), from now on.
+  void block_store_for(std::chrono::milliseconds duration) {
+    on_loop([&] {
+      store_.run_on_store([duration](store::SqliteJobStore&) {
+        std::this_thread::sleep_for(duration);
+      }, [] {});
+    });
+  }
+
   /// Starts a (manual) job from the test thread.
   void start_job(core::JobId id) {
     on_loop([&] {

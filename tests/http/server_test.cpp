@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -316,6 +318,56 @@ TEST_F(ServerTest, AJobThatStartsDuringAReplayIsSeenRunningBeforeItsFirstPoint) 
   EXPECT_EQ(steps[2], range(1, 300));
   EXPECT_EQ(kinds[2], (std::vector<std::string>{"running", "points", "complete"}));
   EXPECT_EQ(kinds[1], (std::vector<std::string>{"points", "complete"}));
+}
+
+TEST_F(ServerTest, ASlowHistoryReadHoldsUpNeitherOtherRequestsNorTheFeed) {
+  TestServer server;
+  auto runs = fast_job("runs", 600, 10ms);
+  runs.start = core::StartMode::manual;
+  server.add_job(1, runs);
+  server.start();
+  FeedClient feed(client_ioc_, server.port());
+  EXPECT_EQ(feed.next().at("type").as_string(), "hello");
+  server.start_job(1);
+  const auto read_points = [&feed](std::size_t count) {
+    std::int64_t last = 0;
+    for (std::size_t seen = 0; seen < count;) {
+      const auto message = feed.next();
+      if (message.at("type").as_string() != "point") continue;
+      last = message.at("step").as_int64();
+      ++seen;
+    }
+    return last;
+  };
+  const auto recorded = read_points(20);
+
+  // The store thread is busy for 1.5 s (a history query over a long run): a history request
+  // waits for it, and meanwhile the loop answers everything else and keeps the feed live.
+  server.block_store_for(1500ms);
+  const auto asked = std::chrono::steady_clock::now();
+  auto history = std::async(std::launch::async, [&server] {
+    asio::io_context ioc;
+    auto socket = connect(ioc, server.port());
+    beast_http::write(socket, get("/api/v1/jobs/1/metrics?limit=10000", server.port()));
+    beast::flat_buffer buffer;
+    return read_response(socket, buffer);
+  });
+  read_points(20);
+  auto socket = connect(client_ioc_, server.port());
+  beast::flat_buffer buffer;
+  for (const char* target : {"/healthz", "/api/v1/jobs", "/metrics", "/api/v1/jobs/1"}) {
+    beast_http::write(socket, get(target, server.port()));
+    EXPECT_EQ(read_response(socket, buffer).result_int(), 200u) << target;
+  }
+  EXPECT_EQ(history.wait_for(0s), std::future_status::timeout)
+      << "20 live points and four answers came while the history read waited";
+
+  const auto points = history.get();
+  EXPECT_EQ(points.result_int(), 200u);
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 1400ms);
+  EXPECT_GE(json::parse(points.body()).at("points").as_array().size(),
+            static_cast<std::size_t>(recorded))
+      << "the read, once its turn came, saw every point recorded before it was asked for";
 }
 
 TEST_F(ServerTest, InvalidClientMessagesGetAnErrorAndTheConnectionStays) {

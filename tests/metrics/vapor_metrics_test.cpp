@@ -658,6 +658,32 @@ TEST(VaporMetricsGolden, MetricNamesMatchTheCheckedInList) {
          "update dashboards, alert rules and DESIGN.md to match";
 }
 
+/// A scrape with every sample's value replaced by `_`: what is left is what dashboards and
+/// alert rules depend on (HELP and TYPE, names, label names and values, order).
+std::string masked_scrape(const std::string& text) {
+  std::istringstream in(text);
+  std::string masked;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.front() != '#') line = line.substr(0, line.rfind(' ')) + " _";
+    masked += line + "\n";
+  }
+  return masked;
+}
+
+TEST(VaporMetricsGolden, AFullScrapeMatchesTheCheckedInOne) {
+  VaporMetrics metrics({"1.2.3", "abc1234"}, 10min);
+  golden_scenario(metrics);
+  const std::string actual = masked_scrape(metrics.render());
+  const fs::path golden = fs::path(VAPOR_TEST_DATA_DIR) / "golden" / "scrape.txt";
+  if (std::getenv("VAPOR_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(golden) << actual;
+  }
+  ASSERT_TRUE(fs::exists(golden)) << golden;
+  EXPECT_EQ(actual, read_text(golden))
+      << "/metrics changed (help, type, labels or order); if intended, rerun with "
+         "VAPOR_UPDATE_GOLDEN=1 and review the diff of tests/metrics/golden/scrape.txt";
+}
+
 std::optional<fs::path> find_on_path(const std::string& program) {
   const char* path = std::getenv("PATH");
   std::istringstream folders(path == nullptr ? "/usr/bin:/bin" : path);

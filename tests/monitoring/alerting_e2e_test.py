@@ -14,9 +14,6 @@ import http.server
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,12 +22,10 @@ import unittest
 import urllib.parse
 import urllib.request
 
+from vapor_testing import ServiceProcess, Vapord, wait_for
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-
-from vapord_harness import Vapord  # noqa: E402
-
 VAPORD, PROMETHEUS, ALERTMANAGER = sys.argv[1:4]
 del sys.argv[1:4]
 
@@ -82,12 +77,6 @@ KEEP_FIRING_SECONDS = 15
 QUIET_JOBS = {"completes", "stopped-by-user", "keeps-running"}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def substitute(text, pattern, replacement, count):
     """re.subn that insists on `count` matches."""
     result, found = re.subn(pattern, replacement, text, flags=re.MULTILINE)
@@ -106,21 +95,6 @@ def http_json(url, body=None, headers=None, method=None, timeout=10):
     with urllib.request.urlopen(request, timeout=timeout) as response:
         text = response.read().decode()
         return json.loads(text) if text.strip() else None
-
-
-def wait_for(what, predicate, timeout, diagnostics=lambda: ""):
-    """Polls `predicate` until it returns something truthy; returns it, or fails naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = predicate()
-        except (OSError, ValueError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnostics()}")
-        time.sleep(0.2)
 
 
 class WebhookSink:
@@ -160,50 +134,6 @@ class WebhookSink:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-class Daemon:
-    """Prometheus or Alertmanager on a free port in a temp folder, logging to a file there."""
-
-    def __init__(self, name, folder, command_for_port, ready_path):
-        self.name = name
-        self.log_path = os.path.join(folder, name + ".log")
-        # A port taken between free_port() and the bind makes the daemon exit: try another.
-        for _ in range(3):
-            self.port = free_port()
-            self.log_file = open(self.log_path, "w")
-            self.process = subprocess.Popen(command_for_port(self.port), stdout=self.log_file,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    with urllib.request.urlopen(self.url(ready_path), timeout=2) as response:
-                        if response.status == 200:
-                            return
-                except OSError:
-                    pass
-                time.sleep(0.1)
-            self.stop()
-            if "address already in use" not in self.log():
-                break
-        raise RuntimeError(f"{name} did not become ready:\n{self.log()}")
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
 
 
 class AlertingEndToEndTest(unittest.TestCase):
@@ -251,7 +181,7 @@ class AlertingEndToEndTest(unittest.TestCase):
         with open(path, "w") as f:
             f.write(config)
         storage = os.path.join(cls.folder.name, "alertmanager-data")
-        cls.alertmanager = Daemon(
+        cls.alertmanager = ServiceProcess(
             "alertmanager", cls.folder.name,
             lambda port: [ALERTMANAGER, f"--config.file={path}", f"--storage.path={storage}",
                           f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
@@ -270,7 +200,7 @@ class AlertingEndToEndTest(unittest.TestCase):
         with open(path, "w") as f:
             f.write(config)
         storage = os.path.join(cls.folder.name, "prometheus-data")
-        cls.prometheus = Daemon(
+        cls.prometheus = ServiceProcess(
             "prometheus", cls.folder.name,
             lambda port: [PROMETHEUS, f"--config.file={path}", f"--storage.tsdb.path={storage}",
                           f"--web.listen-address=127.0.0.1:{port}"],

@@ -18,12 +18,10 @@ import time
 import unittest
 import urllib.request
 
+from vapor_testing import Vapord, free_port, wait_for
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-
-from vapord_harness import Vapord  # noqa: E402
-
 VAPORD = sys.argv.pop(1)
 SCRIPT = os.path.join(REPO, "scripts", "run-monitoring.sh")
 RULES = {"VaporJobFailed", "VaporJobStalled", "VaporLossNotFinite", "VaporJobOverdue",
@@ -37,12 +35,6 @@ QUEUE = """jobs:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def listening(port):
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -51,21 +43,6 @@ def listening(port):
 def get_json(url):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
-
-
-def wait_for(what, predicate, timeout, output):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = predicate()
-        except (OSError, ValueError, KeyError, IndexError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; script output:\n"
-                                 + "".join(output))
-        time.sleep(0.2)
 
 
 class RunMonitoringTest(unittest.TestCase):
@@ -85,9 +62,14 @@ class RunMonitoringTest(unittest.TestCase):
             reader = threading.Thread(
                 target=lambda: output.extend(iter(script.stdout.readline, "")), daemon=True)
             reader.start()
+
+            def script_output():
+                return "script output:\n" + "".join(output)
+
             try:
                 wait_for("the script to print its URLs",
-                         lambda: any("Ctrl-C stops both" in line for line in output), 60, output)
+                         lambda: any("Ctrl-C stops both" in line for line in output), 60,
+                         script_output)
                 text = "".join(output)
                 self.assertIn(f"Prometheus:    http://127.0.0.1:{prometheus_port}", text)
                 self.assertIn(f"Alertmanager:  http://127.0.0.1:{alertmanager_port}", text)
@@ -101,7 +83,8 @@ class RunMonitoringTest(unittest.TestCase):
                 wait_for("Prometheus to scrape vapord", lambda: [
                     t for t in get_json(prometheus + "/api/v1/targets")["data"]["activeTargets"]
                     if t["labels"]["job"] == "vapor" and t["health"] == "up"
-                    and t["scrapeUrl"] == f"http://127.0.0.1:{vapord.port}/metrics"], 30, output)
+                    and t["scrapeUrl"] == f"http://127.0.0.1:{vapord.port}/metrics"], 30,
+                    script_output)
                 config = get_json(prometheus + "/api/v1/status/config")["data"]["yaml"]
                 self.assertIn("scrape_interval: 5s\n  scrape_timeout: 5s", config)
 
@@ -117,7 +100,7 @@ class RunMonitoringTest(unittest.TestCase):
                 wait_for("the printed notification", lambda: any(
                     "[firing] VaporJobFailed smoke-test -> vapor-critical: "
                     "Training job smoke-test failed: crashed" in line for line in output),
-                    40, output)
+                    40, script_output)
             finally:
                 script.send_signal(signal.SIGINT)
                 try:
@@ -131,7 +114,7 @@ class RunMonitoringTest(unittest.TestCase):
             # Prometheus, Alertmanager and the printer are gone with it.
             wait_for("the ports to close", lambda: not any(
                 listening(port) for port in (prometheus_port, alertmanager_port, webhook_port)),
-                10, output)
+                10, script_output)
         print(f"\nrun-monitoring smoke test: {time.monotonic() - started:.1f}s", file=sys.stderr)
 
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <utility>
 
@@ -36,6 +37,21 @@ void PendingRows::add_point(const core::StepRecorded& event) {
 void PendingRows::add_transition(const core::JobStateChanged& event) {
   transitions_.push_back(
       PendingTransition{event.job_id, event.from, event.to, event.reason, to_millis(event.ts)});
+}
+
+void PendingRows::append(PendingRows&& later) {
+  if (row_count() == 0) {
+    *this = std::move(later);
+    return;
+  }
+  for (auto& [job_id, points] : later.points_) {
+    auto& mine = points_[job_id];
+    mine.insert(mine.end(), points.begin(), points.end());
+  }
+  transitions_.insert(transitions_.end(), std::make_move_iterator(later.transitions_.begin()),
+                      std::make_move_iterator(later.transitions_.end()));
+  point_count_ += later.point_count_;
+  later = PendingRows{};
 }
 
 std::vector<StoredPoint> PendingRows::points_of(core::JobId job_id, std::uint64_t after_step,

@@ -35,8 +35,11 @@ class PendingRows {
  public:
   void add_point(const core::StepRecorded& event);
   void add_transition(const core::JobStateChanged& event);
+  /// Appends rows recorded after these (taken over whole when this holds none).
+  void append(PendingRows&& later);
 
   [[nodiscard]] std::size_t point_count() const { return point_count_; }
+  [[nodiscard]] std::size_t row_count() const { return point_count_ + transitions_.size(); }
   [[nodiscard]] const std::unordered_map<core::JobId, std::vector<PendingPoint>>& points() const {
     return points_;
   }

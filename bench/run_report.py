@@ -120,7 +120,7 @@ def main():
     # --- ingest ---
     if not failed("ingest", "ingest rows/s, 1,000 jobs"):
         pipe, bare = r.num("ingest_pipeline"), r.num("ingest_bare")
-        row("ingest rows/s, 1,000 jobs, 2M rows (pipeline_bench)", fmt(pipe),
+        row("ingest rows/s, 1,000 jobs, 4M rows (pipeline_bench)", fmt(pipe),
             f"{fmt(bare)} bare batched INSERT", ratio(pipe, bare),
             "same schema, pragmas, batch (100,000 rows/txn); ratio = pipeline / bare")
 

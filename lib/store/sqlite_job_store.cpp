@@ -1,5 +1,6 @@
 #include "store/sqlite_job_store.hpp"
 
+#include <sched.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -259,6 +260,20 @@ Result<FlushStats> SqliteJobStore::flush() {
   s.pending.clear();
   stats.duration = std::chrono::steady_clock::now() - started;
   return stats;
+}
+
+void SqliteJobStore::yield_during_statements(int instructions) {
+  if (instructions <= 0) {
+    sqlite3_progress_handler(impl_->db.handle(), 0, nullptr, nullptr);
+    return;
+  }
+  sqlite3_progress_handler(
+      impl_->db.handle(), instructions,
+      [](void*) {
+        sched_yield();
+        return 0;  // never interrupts the statement
+      },
+      nullptr);
 }
 
 FailureKind SqliteJobStore::last_failure_kind() const { return impl_->last_failure; }

@@ -94,6 +94,11 @@ class SqliteJobStore final : public core::JobEventListener {
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
 
+  /// Calls sched_yield() every `instructions` SQLite VM instructions of any statement (0: never),
+  /// so that a long query lets other threads of the process (the event loop) run on a shared
+  /// CPU. Call from the thread that uses the store.
+  void yield_during_statements(int instructions);
+
   /// Commits everything buffered. On error nothing is lost: the rows stay buffered, and
   /// `last_failure_kind()` says whether another attempt can succeed.
   Result<FlushStats> flush();

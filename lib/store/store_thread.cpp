@@ -1,9 +1,6 @@
 #include "store/store_thread.hpp"
 
 #include <pthread.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <cassert>
 #include <csignal>
@@ -26,19 +23,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr int store_thread_nice = 10;
-
-/// The store thread is background work: when it and the event loop want the same CPU (vapord
-/// pinned to one core, or a busy machine), the loop, which answers users and runs the jobs,
-/// goes first. SCHED_BATCH keeps the store thread from preempting it on wake-up, nice 10 gives
-/// it a tenth of the CPU the loop gets when both are busy; an idle loop leaves it all. Neither
-/// needs privileges; if refused (a seccomp filter, say), the thread runs at the loop's priority.
-void yield_to_the_loop() {
-  sched_param batch{};
-  batch.sched_priority = 0;
-  pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), store_thread_nice);
-}
+/// How often a long statement on the store thread offers the CPU to the loop: every this many
+/// SQLite virtual-machine instructions (about 20-50 microseconds of work).
+constexpr int yield_every_instructions = 2000;
 
 }  // namespace
 
@@ -55,7 +42,11 @@ struct StoreThread::Shared {
   bool failed = false;                    ///< store thread only: a commit failed permanently
 
   void run() {
-    yield_to_the_loop();
+    // The store thread is background work at the loop's priority (so a machine busy with
+    // training jobs never starves it): when both want one CPU (vapord pinned to a core, or a
+    // busy machine), a long query or commit steps aside every few tens of microseconds, and
+    // the loop, which answers users and runs the jobs, goes first.
+    store->yield_during_statements(yield_every_instructions);
     // A request that throws (an allocation failure) loses its answer, not the thread.
     for (;;) {
       try {

@@ -10,11 +10,11 @@
 #   fuzz/run.sh --seconds 600 --corpus-dir DIR          the long run (bench/fuzz): grown corpora
 #                                                       are kept in DIR/<target>/ for the next run
 #
-# Targets: queue_config job_spec_json router subscription (fuzz/<target>_fuzzer.cpp).
+# Targets: queue_config job_spec_json router subscription metric_line (fuzz/<target>_fuzzer.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(queue_config job_spec_json router subscription)
+all_targets=(queue_config job_spec_json router subscription metric_line)
 seconds=20
 corpus_root=""
 jobs=$(nproc)

@@ -20,6 +20,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/job_logger.hpp"
 #include "runtime/scheduler.hpp"
+#include "runner/command_runner.hpp"
 #include "runtime/scheduler_driver.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "store/store_thread.hpp"
@@ -64,7 +65,8 @@ store::StoreOptions store_options(const config::DaemonConfig& config) {
 
 JobServiceOptions job_service_options(const config::DaemonConfig& config) {
   return {config::SpecDefaults{config.scheduler.step_interval}, config.scheduler.max_jobs,
-          config.queue, config.queue_max_bytes, config.database.string()};
+          config.queue, config.queue_max_bytes, config.database.string(),
+          config.api.allow_command_jobs};
 }
 
 http::ServerOptions server_options(const config::DaemonConfig& config) {
@@ -99,7 +101,7 @@ std::chrono::milliseconds prune_period(std::chrono::milliseconds keep_points) {
 /// The wiring: who listens to whom, what each piece is built from, and the shutdown order.
 struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   Impl(const config::DaemonConfig& daemon_config, std::unique_ptr<store::SqliteJobStore> job_store,
-       std::string api_token)
+       std::string api_token, const std::filesystem::path& state_dir)
       : config(daemon_config),
         store(ioc.get_executor(), std::move(job_store), config.store.max_pending_rows),
         scheduler(runtime::SchedulerOptions{config.scheduler.max_concurrent,
@@ -128,6 +130,10 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
                [this] {
                  return jobs.queue_loaded() && !stopping && !flusher.failed_permanently();
                }},
+        runner(ioc.get_executor(), scheduler,
+               {state_dir / "logs", config.jobs.max_metric_line_bytes, config.jobs.log_max_bytes},
+               {[this] { driver.rearm(); },
+                [this](core::JobId) { metrics.count_metric_line_rejected(); }}),
         expire_timer(ioc.get_executor(), [this] { metrics.expire_finished(clock.wall_now()); }),
         signals(ioc, SIGINT, SIGTERM, SIGHUP),
         watcher(ioc.get_executor(), config.queue, [this] { reload_queue("the file changed"); }),
@@ -139,6 +145,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     scheduler.add_listener(hub);
     scheduler.add_listener(logger);
     scheduler.add_listener(flusher);  // after the store: counts the rows it has just buffered
+    scheduler.add_listener(runner);   // last: starts and ends trainers once all others know
   }
 
   // http::ServerObserver
@@ -220,7 +227,12 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     expire_timer.cancel();
     boost::system::error_code ignored;
     signals.cancel(ignored);
-    // The loop keeps running until the store thread has answered.
+    // Trainers first (their last points still count), then the last commit; the loop keeps
+    // running until the processes have exited and the store thread has answered.
+    runner.stop_all([this] { commit_last_batch(); });
+  }
+
+  void commit_last_batch() {
     flusher.flush_last([this](bool committed) {
       final_flush_ok = committed;
       if (committed) {
@@ -245,6 +257,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   store::WriteBehindFlusher flusher;
   http::AccessPolicy access;
   http::RouterContext router;
+  runner::CommandRunner runner;
   RepeatingTimer expire_timer;
   asio::signal_set signals;
   QueueWatcher watcher;
@@ -273,7 +286,8 @@ Result<std::unique_ptr<App>> App::create(const config::DaemonConfig& config,
     log::info("api token read from " + token->path.string());
   }
 
-  auto impl = std::make_unique<Impl>(config, std::move(*opened), std::move(token->token));
+  auto impl =
+      std::make_unique<Impl>(config, std::move(*opened), std::move(token->token), state_dir);
   if (auto restored = impl->jobs.restore(impl->store.startup_store()); !restored) {
     return restored.error();
   }

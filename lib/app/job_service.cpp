@@ -81,14 +81,40 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
         last_progress_at = last->front().ts;
       }
     }
-    if (job.state == core::JobState::running) {
+    // A trainer never outlives vapord, so a command job that was running has lost its
+    // process: it fails (daemon_restart), or runs again where its spec asks for that.
+    const bool lost_process =
+        job.state == core::JobState::running && job.spec.kind == core::JobKind::command;
+    const bool requeue =
+        lost_process && job.spec.command.on_daemon_restart == core::OnDaemonRestart::requeue;
+    if (job.spec.kind == core::JobKind::command) {
+      auto transitions = store.load_transitions(row.id);
+      if (transitions) {
+        job.attempt = 1 + static_cast<std::uint32_t>(std::count_if(
+                              transitions->begin(), transitions->end(),
+                              [](const auto& t) { return t.to == core::JobState::running; }));
+      }
+    }
+    if (requeue) {
+      job.state = core::JobState::queued;
+      log::notice("job " + std::to_string(job.id) + " " + job.spec.name +
+                  ": its trainer ended with vapord; queued again (on_daemon_restart: requeue, "
+                  "attempt " + std::to_string(job.attempt) + ")");
+    } else if (job.state == core::JobState::running && !lost_process) {
       ++resumed;
       log::notice("job " + std::to_string(job.id) + " " + job.spec.name +
                   ": resuming after step " + std::to_string(job.step));
     }
     metrics_.add_job(identity_of(job.id, job.spec), status_of(job, last_progress_at));
+    const core::JobId id = job.id;
     if (auto restored = scheduler_.restore_job(std::move(job)); !restored) {
       return restored.error();
+    }
+    if (lost_process && !requeue) {
+      log::warning("job " + std::to_string(id) + " " + scheduler_.find(id)->spec.name +
+                   ": its trainer ended with vapord; failed (daemon_restart)");
+      scheduler_.finish(id, {core::JobState::failed, std::string(core::reason::daemon_restart),
+                             std::nullopt, {}});
     }
   }
   log::info("restored " + std::to_string(stored->size()) + " jobs from " + options_.database +
@@ -196,6 +222,13 @@ std::optional<http::ControlError> JobService::check_exists(core::JobId id) const
 
 std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::JobId& id) {
   if (closed_) return http::ControlError{http::ControlFailure::unavailable, "vapord is stopping"};
+  if (spec.kind == core::JobKind::command && !options_.allow_command_jobs) {
+    return http::ControlError{
+        http::ControlFailure::forbidden,
+        "command jobs run a program as vapord's user and come from the queue file only; "
+        "api.allow_command_jobs: true lets the API create them",
+        "command_jobs_disabled"};
+  }
   return add(std::move(spec), id);
 }
 

@@ -33,6 +33,7 @@ struct JobServiceOptions {
   std::filesystem::path queue;             ///< the queue file
   std::size_t queue_max_bytes = 1024 * 1024;  ///< a larger queue file is refused
   std::string database;                    ///< named in restore messages
+  bool allow_command_jobs = false;         ///< api.allow_command_jobs: submit may create them
 };
 
 /// How many jobs stand where, for systemd's STATUS= line.

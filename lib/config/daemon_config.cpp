@@ -26,7 +26,8 @@ constexpr std::uint64_t one_gibibyte = 1024 * 1024 * 1024;
 
 constexpr std::string_view top_level_keys[] = {"listen",          "database",  "queue",
                                                "queue_max_bytes", "scheduler", "store",
-                                               "metrics",         "api",       "websocket"};
+                                               "metrics",         "api",       "websocket",
+                                               "jobs"};
 constexpr std::string_view scheduler_keys[] = {"max_concurrent", "step_interval", "stall_timeout",
                                                "max_jobs"};
 constexpr std::string_view store_keys[] = {"flush_interval", "flush_rows",       "synchronous",
@@ -35,8 +36,11 @@ constexpr std::string_view store_keys[] = {"flush_interval", "flush_rows",      
 constexpr std::string_view metrics_keys[] = {"finished_job_ttl"};
 constexpr std::string_view api_keys[] = {"token_file",     "allowed_origins",  "allowed_hosts",
                                          "max_body_bytes", "max_header_bytes", "read_timeout",
-                                         "max_connections"};
+                                         "max_connections", "allow_command_jobs"};
 constexpr std::string_view websocket_keys[] = {"max_clients", "send_queue_bytes"};
+constexpr std::string_view jobs_keys[] = {"max_metric_line_bytes", "log_max_bytes"};
+
+constexpr detail::Choice<bool> boolean_choices[] = {{"true", true}, {"false", false}};
 
 constexpr detail::Choice<SynchronousMode> synchronous_choices[] = {
     {"off", SynchronousMode::off},
@@ -154,6 +158,7 @@ class DaemonConfigReader {
     read_section(*fields, "metrics", metrics_keys, &DaemonConfigReader::read_metrics);
     read_section(*fields, "api", api_keys, &DaemonConfigReader::read_api);
     read_section(*fields, "websocket", websocket_keys, &DaemonConfigReader::read_websocket);
+    read_section(*fields, "jobs", jobs_keys, &DaemonConfigReader::read_jobs);
   }
 
  private:
@@ -198,8 +203,21 @@ class DaemonConfigReader {
     read_duration(fields, "finished_job_ttl", {0ms, 24h * 365}, config_.metrics.finished_job_ttl);
   }
 
+  void read_jobs(const MapFields& fields) {
+    DaemonConfig::Jobs& jobs = config_.jobs;
+    read_size(fields, "max_metric_line_bytes", IntegerRange{64, 64 * 1024 * 1024, ""},
+              jobs.max_metric_line_bytes);
+    read_size(fields, "log_max_bytes", IntegerRange{4096, 64 * one_gibibyte, ""},
+              jobs.log_max_bytes);
+  }
+
   void read_api(const MapFields& fields) {
     DaemonConfig::Api& api = config_.api;
+    if (const Field* allow = fields.find("allow_command_jobs")) {
+      if (const auto value = validator_.read_choice<bool>(*allow, boolean_choices)) {
+        api.allow_command_jobs = *value;
+      }
+    }
     if (const Field* token_file = fields.find("token_file")) {
       std::filesystem::path path;
       if (read_path(*token_file, path)) api.token_file = path;

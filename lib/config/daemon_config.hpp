@@ -71,9 +71,20 @@ struct DaemonConfig {
     std::size_t max_header_bytes = 8 * 1024;
     std::chrono::milliseconds read_timeout{30'000};
     std::size_t max_connections = 512;
+    /// Whether POST /api/v1/jobs may create command jobs (processes vapord runs): whoever holds
+    /// the API token could then run any program as vapord's user. Off: queue file only.
+    bool allow_command_jobs = false;
 
     bool operator==(const Api&) const = default;
   } api;
+
+  /// Command jobs (kind: command).
+  struct Jobs {
+    std::size_t max_metric_line_bytes = 64 * 1024;  ///< a longer line is skipped and counted
+    std::size_t log_max_bytes = 8 * 1024 * 1024;    ///< per job log; the newest bytes are kept
+
+    bool operator==(const Jobs&) const = default;
+  } jobs;
 
   struct Websocket {
     std::size_t max_clients = 256;

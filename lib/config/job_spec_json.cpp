@@ -36,7 +36,7 @@ boost::json::object faults_to_json(const core::Faults& faults) {
 std::string job_spec_to_json(const core::JobSpec& spec) {
   // Boost.JSON writes doubles in their shortest exact form and uint64 as is, so the text reads
   // back to the same values.
-  const boost::json::object out{
+  boost::json::object out{
       {"name", spec.name},
       {"model", spec.model},
       {"epochs", spec.epochs},
@@ -48,9 +48,27 @@ std::string job_spec_to_json(const core::JobSpec& spec) {
       {"start", spec.start == core::StartMode::manual ? "manual" : "auto"},
       {"priority", spec.priority},
       {"on_nonfinite", spec.on_nonfinite == core::NonFinitePolicy::record ? "record" : "fail"},
-      {"simulate", simulation_to_json(spec.simulate)},
-      {"faults", faults_to_json(spec.faults)},
   };
+  if (spec.kind == core::JobKind::simulated) {
+    out["simulate"] = simulation_to_json(spec.simulate);
+    out["faults"] = faults_to_json(spec.faults);
+    return boost::json::serialize(out);
+  }
+  out["kind"] = "command";
+  if (spec.total_steps() == 0) {  // no plan: its points say their progress
+    out.erase("epochs");
+    out.erase("steps_per_epoch");
+  }
+  boost::json::array argv;
+  for (const auto& argument : spec.command.argv) argv.emplace_back(argument);
+  out["command"] = std::move(argv);
+  if (!spec.command.cwd.empty()) out["cwd"] = spec.command.cwd;
+  boost::json::object env;
+  for (const auto& [name, value] : spec.command.env) env[name] = value;
+  out["env"] = std::move(env);
+  out["stop_grace"] = detail::format_duration(spec.command.stop_grace);
+  out["on_daemon_restart"] =
+      spec.command.on_daemon_restart == core::OnDaemonRestart::requeue ? "requeue" : "fail";
   return boost::json::serialize(out);
 }
 

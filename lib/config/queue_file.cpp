@@ -73,7 +73,9 @@ Parsed<QueueFile> load_queue_file(const std::filesystem::path& path, const SpecD
                                   std::size_t max_bytes) {
   Parsed<std::string> text = detail::read_config_file(path, max_bytes);
   if (!text.ok()) return Parsed<QueueFile>{{}, std::move(text.errors)};
-  return parse_queue(text.value, path.string(), defaults);
+  SpecDefaults with_folder = defaults;
+  with_folder.base_dir = std::filesystem::absolute(path).parent_path();
+  return parse_queue(text.value, path.string(), with_folder);
 }
 
 Parsed<core::JobSpec> parse_job_spec(std::string_view text, std::string_view file,

@@ -15,6 +15,9 @@ namespace vapor::config {
 /// Values a job spec takes when it does not say otherwise (from vapord.yaml).
 struct SpecDefaults {
   std::chrono::milliseconds step_interval{1500};
+  /// What a command job's relative `cwd` is resolved against (the queue file's folder); its
+  /// default `cwd`. Empty: the current directory.
+  std::filesystem::path base_dir{};
 };
 
 /// The jobs of a queue file (`jobs:` list), in file order, names unique.

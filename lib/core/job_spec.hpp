@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace vapor::core {
 
@@ -49,7 +51,27 @@ struct Faults {
   bool operator==(const Faults&) const = default;
 };
 
-/// Everything that defines one simulated training job. Plain data; copied freely.
+/// Where a job's points come from (DESIGN.md, "Job kinds").
+enum class JobKind {
+  simulated,  ///< the deterministic simulator (default)
+  command,    ///< a trainer process vapord starts, reporting on VAPOR_METRICS_FD
+};
+
+/// What happens to a command job that was running when vapord stopped without ending it.
+enum class OnDaemonRestart { fail, requeue };
+
+/// A command job's process (queue file only).
+struct CommandSpec {
+  std::vector<std::string> argv;  ///< no shell; argv[0] is looked up on PATH
+  std::string cwd;                ///< absolute (resolved against the queue file's folder)
+  std::vector<std::pair<std::string, std::string>> env;  ///< added to vapord's environment
+  std::chrono::milliseconds stop_grace{10'000};  ///< SIGTERM to the group, SIGKILL after this
+  OnDaemonRestart on_daemon_restart = OnDaemonRestart::fail;
+
+  bool operator==(const CommandSpec&) const = default;
+};
+
+/// Everything that defines one training job. Plain data; copied freely.
 struct JobSpec {
   std::string name;
   std::string model = "mlp";
@@ -64,7 +86,10 @@ struct JobSpec {
   NonFinitePolicy on_nonfinite = NonFinitePolicy::fail;
   SimulationParams simulate;
   Faults faults;
+  JobKind kind = JobKind::simulated;
+  CommandSpec command;  ///< kind == command only
 
+  /// The planned steps; 0 for a real job that plans none (its points say their progress).
   [[nodiscard]] std::uint64_t total_steps() const { return epochs * steps_per_epoch; }
   bool operator==(const JobSpec&) const = default;
 };

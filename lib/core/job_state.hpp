@@ -39,6 +39,8 @@ inline constexpr std::string_view stalled = "stalled";
 inline constexpr std::string_view diverged = "diverged";
 inline constexpr std::string_view daemon_restart = "daemon_restart";
 inline constexpr std::string_view user_stop = "user";
+inline constexpr std::string_view exit_code = "exit_code";  ///< a command job exited non-zero
+inline constexpr std::string_view signal = "signal";        ///< a command job was killed
 }  // namespace reason
 
 }  // namespace vapor::core

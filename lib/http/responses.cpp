@@ -60,6 +60,9 @@ Response control_error(const ControlError& failure, const Request& request) {
     case ControlFailure::conflict: return error(409, "conflict", failure.message, request);
     case ControlFailure::invalid: return error(400, "invalid_request", failure.message, request);
     case ControlFailure::unavailable: return error(503, "unavailable", failure.message, request);
+    case ControlFailure::forbidden:
+      return error(403, failure.code.empty() ? "forbidden" : failure.code, failure.message,
+                   request);
   }
   return error(500, "internal_error", failure.message, request);
 }

@@ -33,7 +33,7 @@ inline constexpr std::string_view json_type = "application/json";
                                           std::string_view message, boost::json::array details,
                                           const Request& request);
 
-/// A refused change: 404 not_found, 409 conflict, 400 invalid_request or 503 unavailable.
+/// A refused change: 404 not_found, 409 conflict, 400 invalid_request, 503 unavailable or 403.
 [[nodiscard]] Response control_error(const ControlError& failure, const Request& request);
 
 /// 401 with the `WWW-Authenticate` challenge that says what was wrong with the token.

@@ -34,11 +34,12 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// Why a mutation was refused, so the router can pick the status code.
-enum class ControlFailure { not_found, conflict, invalid, unavailable };
+enum class ControlFailure { not_found, conflict, invalid, unavailable, forbidden };
 
 struct ControlError {
   ControlFailure kind = ControlFailure::invalid;
   std::string message;
+  std::string code{};  ///< the error's `code` when not the kind's usual one
 };
 
 /// The changes the API may ask for. The app implements it, keeping store, scheduler, metrics and

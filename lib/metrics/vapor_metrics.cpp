@@ -314,6 +314,7 @@ struct VaporMetrics::Impl {
   Counter& store_errors;
   Gauge& store_failing;
   Counter& store_points_pruned;
+  Counter& metric_lines_rejected;
 
   StringMap<Counter*> websocket_disconnects;  ///< by reason
   StringMap<std::unordered_map<unsigned, Counter*>> http_requests;  ///< by handler, then code
@@ -378,7 +379,11 @@ VaporMetrics::Impl::Impl(const BuildInfo& build, std::chrono::milliseconds ttl)
                         .Add({})),
       store_points_pruned(counter(registry, "vapor_store_points_pruned_total",
                                   "Points deleted by retention (store.keep_points) since this "
-                                  "vapord started.")) {
+                                  "vapord started.")),
+      metric_lines_rejected(counter(
+          registry, "vapor_job_metric_lines_rejected_total",
+          "Metric lines from command jobs' trainers that were not points (bad JSON, a missing "
+          "key, a step that does not increase, too long); each is noted in the job's log.")) {
   gauge_family(registry, "vapor_build_info",
                "Version and source revision of the running vapord; always 1.")
       .Add({{"version", build.version}, {"revision", build.revision}})
@@ -524,6 +529,8 @@ void VaporMetrics::count_store_error() { impl_->store_errors.Increment(); }
 void VaporMetrics::set_store_failing(bool failing) {
   impl_->store_failing.Set(failing ? 1.0 : 0.0);
 }
+
+void VaporMetrics::count_metric_line_rejected() { impl_->metric_lines_rejected.Increment(); }
 
 void VaporMetrics::count_pruned_points(std::size_t points) {
   impl_->store_points_pruned.Increment(static_cast<double>(points));

@@ -71,6 +71,8 @@ class VaporMetrics final : public core::JobEventListener {
   void set_store_failing(bool failing);
   /// vapor_store_points_pruned_total
   void count_pruned_points(std::size_t points);
+  /// vapor_job_metric_lines_rejected_total
+  void count_metric_line_rejected();
   void set_websocket_clients(std::size_t clients);
   void count_websocket_disconnect(std::string_view reason);
   void count_http_request(std::string_view handler, unsigned status);

@@ -18,12 +18,14 @@ constexpr std::chrono::seconds max_catch_up{1};
 
 double Job::progress() const {
   const auto total = spec.total_steps();
-  return total == 0 ? 0.0 : static_cast<double>(step) / static_cast<double>(total);
+  if (total == 0) return reported_progress.value_or(0.0);
+  return std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
 }
 
 std::optional<double> Job::eta_seconds() const {
-  if (state != JobState::running) return std::nullopt;
-  return eta.eta_seconds(spec.total_steps() - step);
+  const auto total = spec.total_steps();
+  if (state != JobState::running || total == 0 || step >= total) return std::nullopt;
+  return eta.eta_seconds(total - step);
 }
 
 Scheduler::Scheduler(SchedulerOptions options, const Clock& clock)
@@ -63,6 +65,7 @@ Result<void> Scheduler::restore_job(RestoredJob restored) {
   job.created_at = restored.created_at;
   job.started_at = restored.started_at;
   job.finished_at = restored.finished_at;
+  job.attempt = restored.attempt;
   // A manual job that was already running had been started by a user.
   job.start_requested = job.state == JobState::running;
   const bool resume = job.state == JobState::running;
@@ -138,6 +141,15 @@ void Scheduler::begin_running(Job& job) {
   const auto now = clock_.now();
   job.last_progress = now;
   job.eta.reset();
+  if (job.spec.kind != core::JobKind::simulated) {
+    // Its points come from outside; the scheduler only watches for a stall.
+    job.attempt_step = 0;
+    job.exit_code.reset();
+    job.exit_signal.clear();
+    job.next_step_at.reset();
+    schedule_wake(job, stall_deadline(job));
+    return;
+  }
   job.next_step_at = now + core::step_delay(job.spec, job.step + 1);
   schedule_wake(job, std::min(*job.next_step_at, stall_deadline(job)));
 }
@@ -228,6 +240,61 @@ void Scheduler::take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTi
   }
   job.next_step_at = next_at;
   schedule_wake(job, std::min(next_at, stall_deadline(job)));
+}
+
+Result<void> Scheduler::record_point(core::JobId id, const ExternalPoint& point) {
+  auto found = find_mutable(id);
+  if (!found) return found.error();
+  Job& job = **found;
+  if (job.spec.kind == core::JobKind::simulated) {
+    return fail("job '" + job.spec.name + "' is simulated; its points come from the simulator");
+  }
+  if (job.state != JobState::running) {
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
+                "; points are taken while it runs");
+  }
+  if (point.step <= job.attempt_step) {
+    return fail("step " + std::to_string(point.step) + " does not come after step " +
+                std::to_string(job.attempt_step) + " (steps must increase)");
+  }
+  const auto now = clock_.now();
+  job.attempt_step = point.step;
+  job.step = point.step;
+  job.loss = point.loss;
+  if (point.accuracy) job.accuracy = *point.accuracy;
+  if (point.progress) job.reported_progress = point.progress;
+  job.last_progress = now;
+  job.eta.observe(now.time_since_epoch());
+
+  core::StepRecorded event;
+  event.job_id = job.id;
+  event.step = point.step;
+  const auto per_epoch = job.spec.steps_per_epoch;
+  event.epoch = point.epoch.value_or(per_epoch == 0 ? 0 : (point.step - 1) / per_epoch + 1);
+  event.loss = point.loss;
+  event.accuracy = job.accuracy;
+  event.progress = job.progress();
+  event.eta_seconds = job.eta_seconds();
+  event.ts = point.ts.value_or(clock_.wall_now());
+  for (auto* listener : listeners_) listener->on_step(event);
+
+  if (!std::isfinite(point.loss) && job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
+    transition(job, JobEvent::fail, core::reason::nonfinite_loss);
+    dispatch();
+    return {};
+  }
+  schedule_wake(job, stall_deadline(job));
+  return {};
+}
+
+void Scheduler::finish(core::JobId id, const ExternalEnd& end) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.state != JobState::running) return;
+  Job& job = it->second;
+  job.exit_code = end.exit_code;
+  job.exit_signal = end.signal;
+  transition(job, end.to == JobState::complete ? JobEvent::complete : JobEvent::fail, end.reason);
+  dispatch();
 }
 
 void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {

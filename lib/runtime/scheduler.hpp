@@ -46,11 +46,34 @@ struct Job {
   std::optional<core::WallTime> finished_at;
   core::EtaEstimator eta;
   SteadyTime last_progress{};                ///< when the job last started or stepped
+  std::optional<double> reported_progress;   ///< a real job without a plan: its last point's
+  std::uint64_t attempt_step = 0;            ///< a real job: its last step in this attempt
+  std::optional<int> exit_code;              ///< a command job that exited (non-zero: failed)
+  std::string exit_signal;                   ///< a command job killed by a signal: its name
+  std::uint32_t attempt = 1;                 ///< a command job: its current or next run
   std::optional<SteadyTime> next_step_at;    ///< empty while hung by a stall fault
   std::uint64_t wake_generation = 0;  ///< invalidates older wake-ups in the timer heap
 
   [[nodiscard]] double progress() const;
   [[nodiscard]] std::optional<double> eta_seconds() const;
+};
+
+/// A point a real job (command or push) reported, as the scheduler records it.
+struct ExternalPoint {
+  std::uint64_t step = 0;
+  double loss = 0.0;
+  std::optional<std::uint64_t> epoch;
+  std::optional<double> accuracy;
+  std::optional<double> progress;  ///< used when the job plans no steps
+  std::optional<core::WallTime> ts;
+};
+
+/// How a real job's process ended, for `finish`.
+struct ExternalEnd {
+  core::JobState to = core::JobState::complete;  ///< complete or failed
+  std::string reason;                            ///< `exit_code`, `signal`, ...
+  std::optional<int> exit_code;
+  std::string signal;
 };
 
 /// What to restore at start-up: a job as the store last committed it.
@@ -65,6 +88,7 @@ struct RestoredJob {
   core::WallTime created_at;
   std::optional<core::WallTime> started_at;
   std::optional<core::WallTime> finished_at;
+  std::uint32_t attempt = 1;  ///< a command job: the run about to start (VAPOR_ATTEMPT)
 };
 
 /// Runs simulated jobs against a clock: grants slots by priority up to `max_concurrent`, takes
@@ -105,6 +129,13 @@ class Scheduler {
   Result<void> start(core::JobId id);
   /// A user's stop: a queued or running job becomes `stopped`.
   Result<void> stop(core::JobId id);
+
+  /// A point of a running real job (not simulated). Its step must come after the last one of
+  /// this attempt; a non-finite loss follows the job's `on_nonfinite`; the stall clock restarts.
+  Result<void> record_point(core::JobId id, const ExternalPoint& point);
+  /// A running real job ended on its own (its process exited). Nothing for a job that is no
+  /// longer running (a stop or a stall ended it first).
+  void finish(core::JobId id, const ExternalEnd& end);
 
   /// Takes the steps and checks due by now, at most `max_steps_per_advance` of them; when more
   /// are due, `next_deadline()` is already past and the caller simply calls again.

@@ -50,6 +50,7 @@ TEST(DaemonConfigTest, ReadsEveryKey) {
   expected.api.max_header_bytes = 4096;
   expected.api.read_timeout = 10s;
   expected.api.max_connections = 64;
+  expected.api.allow_command_jobs = true;
   expected.websocket = {16, 1048576};
   EXPECT_EQ(parsed.value, expected);
 }
@@ -158,7 +159,7 @@ TEST(DaemonConfigTest, RefusesUnknownKeysAndNamesTheAllowedOnes) {
             (std::vector<std::string>{
                 "vapord.yaml:1:1: schedular: unknown key (did you mean \"scheduler\"?); allowed "
                 "keys: listen, database, queue, queue_max_bytes, scheduler, store, metrics, api, "
-                "websocket",
+                "websocket, jobs",
                 "vapord.yaml:3:13: websocket.clients: unknown key; allowed keys: max_clients, "
                 "send_queue_bytes"}));
 }

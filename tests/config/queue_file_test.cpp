@@ -81,7 +81,8 @@ TEST_P(BadQueueFileTest, ReportsEveryErrorWithItsLocation) {
 
 const std::string job_keys =
     "name, model, epochs, steps_per_epoch, learning_rate, batch_size, seed, step_interval, "
-    "start, priority, on_nonfinite, simulate, faults";
+    "start, priority, on_nonfinite, simulate, faults, kind, command, cwd, env, stop_grace, "
+    "on_daemon_restart";
 const std::string duration_expected =
     "expected a duration from 1ms to 1h with a unit (ms, s, m, h or d), got ";
 const std::string name_expected =
@@ -617,6 +618,79 @@ TEST(JobSpecJsonTest, RoundTripsRandomSpecs) {
     expect_round_trip(spec);
     if (testing::Test::HasFailure()) break;
   }
+}
+
+}  // namespace
+}  // namespace vapor::config
+
+namespace vapor::config {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Command jobs (kind: command)
+
+TEST(CommandJobSpecTest, ReadsTheProcessAndResolvesCwdAgainstTheQueueFolder) {
+  const SpecDefaults defaults{1500ms, "/srv/queue"};
+  const Parsed<QueueFile> parsed = parse_queue(
+      "jobs:\n"
+      "  - name: digits-mlp\n"
+      "    kind: command\n"
+      "    command: [python3, train.py, --epochs, \"30\"]\n"
+      "    cwd: experiments/digits\n"
+      "    env: {OMP_NUM_THREADS: \"4\"}\n"
+      "    epochs: 30\n"
+      "    steps_per_epoch: 1\n"
+      "    stop_grace: 30s\n"
+      "    on_daemon_restart: requeue\n"
+      "  - name: unplanned\n"
+      "    kind: command\n"
+      "    command: [./run.sh]\n",
+      "jobs.yaml", defaults);
+  ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
+  const core::JobSpec& digits = parsed.value.jobs[0];
+  EXPECT_EQ(digits.kind, core::JobKind::command);
+  EXPECT_EQ(digits.command.argv,
+            (std::vector<std::string>{"python3", "train.py", "--epochs", "30"}));
+  EXPECT_EQ(digits.command.cwd, "/srv/queue/experiments/digits");
+  EXPECT_EQ(digits.command.env,
+            (std::vector<std::pair<std::string, std::string>>{{"OMP_NUM_THREADS", "4"}}));
+  EXPECT_EQ(digits.command.stop_grace, 30s);
+  EXPECT_EQ(digits.command.on_daemon_restart, core::OnDaemonRestart::requeue);
+  EXPECT_EQ(digits.total_steps(), 30u);
+  const core::JobSpec& unplanned = parsed.value.jobs[1];
+  EXPECT_EQ(unplanned.total_steps(), 0u) << "no epochs: the trainer's points say the progress";
+  EXPECT_EQ(unplanned.command.cwd, "/srv/queue") << "the queue file's folder by default";
+
+  // Stored as JSON and read back at restart: the same spec, cwd absolute.
+  for (const core::JobSpec& spec : parsed.value.jobs) {
+    const auto again = parse_job_spec(job_spec_to_json(spec), "stored", SpecDefaults{});
+    ASSERT_TRUE(again.ok()) << format_errors(again.errors) << job_spec_to_json(spec);
+    EXPECT_EQ(again.value, spec) << job_spec_to_json(spec);
+  }
+}
+
+TEST(CommandJobSpecTest, RefusalsSayWhatBelongsToWhichKind) {
+  const Parsed<QueueFile> parsed = parse_queue(
+      "jobs:\n"
+      "  - {name: a, kind: command}\n"
+      "  - {name: b, epochs: 1, command: [x], cwd: /tmp}\n"
+      "  - {name: c, kind: command, command: [x], simulate: {noise: 0.1}}\n"
+      "  - {name: d, kind: command, command: [], env: {VAPOR_JOB_ID: \"9\", A=B: x}}\n"
+      "  - {name: e, kind: docker, epochs: 1}\n",
+      "jobs.yaml", {});
+  EXPECT_EQ(error_lines(parsed.errors),
+            (std::vector<std::string>{
+                "jobs.yaml:2:5: jobs[0]: missing required key \"command\"",
+                "jobs.yaml:3:26: jobs[1].command: command is for command jobs (kind: command)",
+                "jobs.yaml:3:40: jobs[1].cwd: cwd is for command jobs (kind: command)",
+                "jobs.yaml:4:44: jobs[2].simulate: simulate is for simulated jobs",
+                "jobs.yaml:5:39: jobs[3].command: expected a list of 1 to 4096 arguments (the "
+                "program first), got a list",
+                "jobs.yaml:5:49: jobs[3].env.VAPOR_JOB_ID: \"VAPOR_JOB_ID\" is not an environment "
+                "variable vapord can set (no '=', and VAPOR_* are vapord's own)",
+                "jobs.yaml:5:68: jobs[3].env.A=B: \"A=B\" is not an environment variable vapord can "
+                "set (no '=', and VAPOR_* are vapord's own)",
+                "jobs.yaml:6:21: jobs[4].kind: expected one of simulated, command, got \"docker\""}));
 }
 
 }  // namespace

@@ -979,6 +979,18 @@ TEST_F(RouterTest, SubmitAtTheJobLimitIs503AndNamesTheLimit) {
   EXPECT_EQ(scheduler_.find("one-too-many"), nullptr);
 }
 
+TEST_F(RouterTest, ACommandJobOverTheApiIs403UnlessAllowed) {
+  const std::string body =
+      R"({"name":"remote-shell","kind":"command","command":["sh","-c","id"]})";
+  const Answer refused = send(post("/api/v1/jobs", body));
+  expect_error(refused, 403, "command_jobs_disabled");
+  EXPECT_NE(refused.error_message().find("api.allow_command_jobs"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(scheduler_.find("remote-shell"), nullptr);
+  EXPECT_EQ(send(post("/api/v1/jobs", R"({"name":"simulated","epochs":1})")).status(), 201u)
+      << "simulated jobs are not affected";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host and Origin
 

@@ -405,3 +405,68 @@ TEST_F(SmallSchedulerTest, RefusesJobsPastMaxJobs) {
 
 }  // namespace
 }  // namespace vapor::runtime
+
+namespace vapor::runtime {
+namespace {
+
+core::JobSpec real_job(std::string name, std::uint64_t planned_steps) {
+  core::JobSpec s = spec(std::move(name), planned_steps);
+  s.kind = core::JobKind::command;
+  s.command.argv = {"train"};
+  if (planned_steps == 0) s.epochs = s.steps_per_epoch = 0;
+  return s;
+}
+
+TEST_F(SchedulerTest, ARealJobStepsOnlyWhenItReportsAndEndsWhenItsProcessDoes) {
+  add(1, real_job("trainer", 10));
+  ASSERT_EQ(state(1), JobState::running);
+  run_for(milliseconds(3000));
+  EXPECT_TRUE(recorder_.steps.empty()) << "no simulated steps for a real job";
+
+  ASSERT_TRUE(scheduler_.record_point(1, {1, 2.0, std::nullopt, 0.1, std::nullopt, std::nullopt}));
+  ASSERT_TRUE(scheduler_.record_point(1, {3, 1.5, std::nullopt, 0.2, std::nullopt, std::nullopt}));
+  const auto again = scheduler_.record_point(1, {3, 1.4, {}, {}, {}, {}});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "step 3 does not come after step 3 (steps must increase)");
+  EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1, 3}));
+  EXPECT_DOUBLE_EQ(recorder_.steps.back().progress, 0.3);
+  EXPECT_EQ(recorder_.steps.back().epoch, 1u);
+
+  // Reaching the planned steps does not end it: its process does.
+  for (std::uint64_t step = 4; step <= 12; ++step) {
+    ASSERT_TRUE(scheduler_.record_point(1, {step, 1.0, {}, {}, {}, {}}));
+  }
+  EXPECT_EQ(state(1), JobState::running);
+  EXPECT_DOUBLE_EQ(scheduler_.find(1)->progress(), 1.0);
+  scheduler_.finish(1, {JobState::failed, "exit_code", 3, {}});
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "exit_code");
+  EXPECT_EQ(scheduler_.find(1)->exit_code, 3);
+  EXPECT_FALSE(scheduler_.record_point(1, {13, 1.0, {}, {}, {}, {}})) << "not after it ended";
+}
+
+TEST_F(SchedulerTest, ARealJobWithoutAPlanTakesItsProgressFromItsPointsAndStallsWhenSilent) {
+  add(1, real_job("unplanned", 0));
+  ASSERT_TRUE(scheduler_.record_point(1, {1, 2.0, {}, {}, 0.25, {}}));
+  EXPECT_DOUBLE_EQ(recorder_.steps.back().progress, 0.25);
+  EXPECT_FALSE(recorder_.steps.back().eta_seconds) << "no plan, no ETA";
+  run_for(milliseconds(4900));
+  EXPECT_EQ(state(1), JobState::running) << "a point restarts the stall clock (5 s)";
+  ASSERT_TRUE(scheduler_.record_point(1, {2, 1.9, {}, {}, 0.5, {}}));
+  run_for(milliseconds(4900));
+  EXPECT_EQ(state(1), JobState::running);
+  run_for(milliseconds(200));
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "stalled");
+}
+
+TEST_F(SchedulerTest, ANonFiniteLossFailsARealJobUnderItsPolicy) {
+  add(1, real_job("diverges", 10));
+  ASSERT_TRUE(scheduler_.record_point(1, {1, std::nan(""), {}, {}, {}, {}}));
+  EXPECT_EQ(state(1), JobState::failed);
+  EXPECT_EQ(scheduler_.find(1)->reason, "nonfinite_loss");
+  EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1})) << "the NaN point is kept";
+}
+
+}  // namespace
+}  // namespace vapor::runtime

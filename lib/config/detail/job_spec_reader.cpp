@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -16,7 +17,14 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view job_keys[] = {
     "name",          "model", "epochs",   "steps_per_epoch", "learning_rate", "batch_size", "seed",
-    "step_interval", "start", "priority", "on_nonfinite",    "simulate",      "faults"};
+    "step_interval", "start", "priority", "on_nonfinite",    "simulate",      "faults",
+    "kind",          "command", "cwd",    "env",             "stop_grace",    "on_daemon_restart"};
+constexpr Choice<core::JobKind> kind_choices[] = {{"simulated", core::JobKind::simulated},
+                                                  {"command", core::JobKind::command}};
+constexpr Choice<core::OnDaemonRestart> restart_choices[] = {
+    {"fail", core::OnDaemonRestart::fail}, {"requeue", core::OnDaemonRestart::requeue}};
+constexpr DurationRange stop_grace_range{0ms, 1h};
+constexpr std::size_t max_command_arguments = 4096;
 constexpr std::string_view simulate_keys[] = {"initial_loss",     "final_loss",     "noise",
                                               "initial_accuracy", "final_accuracy", "decay"};
 constexpr std::string_view fault_keys[] = {"fail_at_step", "fail_probability", "nan_at_step",
@@ -57,7 +65,8 @@ void assign(const std::optional<T>& value, std::optional<T>& out) {
 /// that span several keys.
 class JobSpecReader {
  public:
-  JobSpecReader(NodeValidator& validator, const SpecDefaults& defaults) : validator_(validator) {
+  JobSpecReader(NodeValidator& validator, const SpecDefaults& defaults)
+      : validator_(validator), base_dir_(defaults.base_dir) {
     result_.spec.step_interval = defaults.step_interval;
   }
 
@@ -66,7 +75,15 @@ class JobSpecReader {
         validator_.read_map(field, job_keys, "a job spec (a map of job keys)");
     if (!fields) return result_;
     validator_.require(*fields, "name");
-    validator_.require(*fields, "epochs");
+    read_kind(*fields);
+    const bool simulated = result_.spec.kind == core::JobKind::simulated;
+    if (simulated) {
+      validator_.require(*fields, "epochs");
+    } else if (!fields->find("epochs") && !fields->find("steps_per_epoch")) {
+      // A real job may plan no steps: its points then say their progress.
+      result_.spec.epochs = 0;
+      result_.spec.steps_per_epoch = 0;
+    }
     read_identity(*fields);
     read_steps(*fields);
     read_training(*fields);
@@ -88,6 +105,90 @@ class JobSpecReader {
                                                std::to_string(max_model_length) +
                                                " characters, without control characters");
       }
+    }
+  }
+
+  void read_kind(const MapFields& fields) {
+    core::JobSpec& spec = result_.spec;
+    if (const Field* kind = fields.find("kind")) {
+      assign(validator_.read_choice<core::JobKind>(*kind, kind_choices), spec.kind);
+    }
+    const bool command = spec.kind == core::JobKind::command;
+    for (const std::string_view key : {"command", "cwd", "env", "stop_grace", "on_daemon_restart"}) {
+      if (const Field* field = fields.find(key); field && !command) {
+        validator_.report_at_key(*field, std::string(key) + " is for command jobs (kind: command)");
+      }
+    }
+    for (const std::string_view key : {"simulate", "faults"}) {
+      if (const Field* field = fields.find(key); field && command) {
+        validator_.report_at_key(*field, std::string(key) + " is for simulated jobs");
+      }
+    }
+    if (!command) return;
+    if (validator_.require(fields, "command")) read_argv(*fields.find("command"));
+    read_cwd(fields.find("cwd"));
+    if (const Field* env = fields.find("env")) read_env(*env);
+    if (const Field* grace = fields.find("stop_grace")) {
+      assign(validator_.read_duration(*grace, stop_grace_range), spec.command.stop_grace);
+    }
+    if (const Field* restart = fields.find("on_daemon_restart")) {
+      assign(validator_.read_choice<core::OnDaemonRestart>(*restart, restart_choices),
+             spec.command.on_daemon_restart);
+    }
+  }
+
+  void read_argv(const Field& field) {
+    const auto items = validator_.read_list(field, "a command as a list of arguments");
+    if (!items) return;
+    if (items->empty() || items->size() > max_command_arguments) {
+      validator_.report_expected(field, "a list of 1 to " + std::to_string(max_command_arguments) +
+                                            " arguments (the program first)");
+      return;
+    }
+    std::vector<std::string> argv;
+    for (const Field& item : *items) {
+      auto text = validator_.read_text(item);
+      if (!text) return;
+      if (text->find('\0') != std::string::npos || (argv.empty() && text->empty())) {
+        validator_.report_expected(item, "a program name or argument without NUL characters");
+        return;
+      }
+      argv.push_back(std::move(*text));
+    }
+    result_.spec.command.argv = std::move(argv);
+  }
+
+  void read_cwd(const Field* field) {
+    std::filesystem::path cwd = base_dir_;
+    if (field != nullptr) {
+      const auto text = validator_.read_text(*field);
+      if (!text || text->empty()) {
+        if (text) validator_.report_expected(*field, "a folder");
+        return;
+      }
+      cwd = base_dir_ / *text;  // an absolute cwd replaces the base
+    }
+    result_.spec.command.cwd = cwd.empty() ? std::string() : cwd.lexically_normal().string();
+  }
+
+  void read_env(const Field& field) {
+    if (!field.value.IsMap()) {
+      validator_.report_expected(field, "a map of environment variables to values");
+      return;
+    }
+    for (const auto& entry : field.value) {
+      const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      const bool valid_name =
+          !name.empty() && name.find('=') == std::string::npos &&
+          name.find('\0') == std::string::npos && !name.starts_with("VAPOR_");
+      const Field value{entry.second, entry.first.Mark(), field.path + "." + name};
+      if (!valid_name) {
+        validator_.report_at_key(value, "\"" + name + "\" is not an environment variable vapord "
+                                        "can set (no '=', and VAPOR_* are vapord's own)");
+        continue;
+      }
+      auto text = validator_.read_text(value);
+      if (text) result_.spec.command.env.emplace_back(name, std::move(*text));
     }
   }
 
@@ -237,6 +338,7 @@ class JobSpecReader {
   }
 
   NodeValidator& validator_;
+  std::filesystem::path base_dir_;
   JobSpecRead result_;
   std::optional<std::uint64_t> total_steps_;  ///< known once epochs and steps_per_epoch are valid
 };

@@ -1,0 +1,189 @@
+"""Command jobs with real trainer processes (trainers/toy_trainer.py): vapord starts them from the
+queue file, stores exactly the points they write to VAPOR_METRICS_FD, and ends each job the way a
+user expects: exit 0 complete, exit N failed (exit_code), a signal failed (signal), a NaN failed
+and its process group gone, a stall failed and gone, a stop graceful or forced after stop_grace.
+Bad metric lines are counted and noted in the job's log, never fatal. No trainer outlives vapord.
+
+Usage: command_jobs_test.py VAPORD"""
+
+import json
+import os
+import signal
+import sys
+import time
+import unittest
+import urllib.request
+
+from vapor_testing import Vapord, eventually
+
+VAPORD = sys.argv.pop(1)
+TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainers", "toy_trainer.py")
+PYTHON = "/usr/bin/python3"
+
+
+def command_job(name, *trainer_args, extra=""):
+    argv = json.dumps([PYTHON, TRAINER, *trainer_args])
+    return (f"  - name: {name}\n    kind: command\n    command: {argv}\n"
+            f"    env: {{TOY_SETTING: \"on\"}}\n    stop_grace: 1s\n{extra}")
+
+
+def jobs(daemon):
+    return {job["name"]: job for job in json.loads(daemon.get("/api/v1/jobs")[1])["jobs"]}
+
+
+def finished(daemon, name):
+    job = jobs(daemon).get(name)
+    return job if job and job["state"] in ("complete", "failed", "stopped") else None
+
+
+def points(daemon, name):
+    return json.loads(daemon.get(f"/api/v1/jobs/{name}/metrics?limit=10000")[1])["points"]
+
+
+def post(daemon, path):
+    request = urllib.request.Request(daemon.url(path), method="POST",
+                                     headers={"Authorization": f"Bearer {daemon.token()}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = read_text(f"/proc/{pid}/stat")
+    except FileNotFoundError:
+        return False
+    return stat.split(")")[-1].split()[0] != "Z"  # a zombie is not alive
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def log_of(daemon, job_id):
+    with open(os.path.join(daemon.path, "logs", f"job-{job_id}.log"), errors="replace") as f:
+        return f.read()
+
+
+def metric(daemon, name):
+    for line in daemon.get("/metrics")[1].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+class CommandJobsTest(unittest.TestCase):
+    def test_how_each_trainer_ends_is_how_its_job_ends(self):
+        queue = "jobs:\n" + "".join([
+            command_job("completes", "40"),
+            command_job("exits-3", "5", "--end", "exit:3"),
+            command_job("segfaults", "5", "--end", "signal:SIGSEGV"),
+            command_job("nan-loss", "6", "--end", "nan"),
+            command_job("bad-lines", "10", "--bad-lines", "--long-line", "200000"),
+        ])
+        config = "scheduler: {max_concurrent: 8}\njobs: {max_metric_line_bytes: 65536}\n"
+        with Vapord(VAPORD, queue, config) as daemon:
+            names = ["completes", "exits-3", "segfaults", "nan-loss", "bad-lines"]
+            self.assertTrue(eventually(lambda: all(finished(daemon, n) for n in names), 30),
+                            daemon.log())
+            state = jobs(daemon)
+
+            done = state["completes"]
+            self.assertEqual((done["state"], done["reason"], done["exit_code"]), ("complete", None, 0))
+            stored = points(daemon, "completes")
+            self.assertEqual([p["step"] for p in stored], list(range(1, 41)),
+                             "exactly the points the trainer wrote")
+            self.assertAlmostEqual(stored[-1]["loss"], 2.0 * 2.718281828459045 ** -2 + 0.1, 9)
+            log = log_of(daemon, done["id"])
+            self.assertIn(f"VAPOR_ATTEMPT=1 VAPOR_JOB_ID={done['id']} VAPOR_JOB_NAME=completes "
+                          "VAPOR_METRICS_FD=3", log)
+            self.assertIn("TOY_SETTING=on", log)
+            self.assertIn("vapord: the process exited with code 0", log)
+
+            self.assertEqual((state["exits-3"]["state"], state["exits-3"]["reason"],
+                              state["exits-3"]["exit_code"]), ("failed", "exit_code", 3))
+            self.assertEqual((state["segfaults"]["state"], state["segfaults"]["reason"],
+                              state["segfaults"]["signal"]), ("failed", "signal", "SIGSEGV"))
+            self.assertEqual((state["nan-loss"]["state"], state["nan-loss"]["reason"]),
+                             ("failed", "nonfinite_loss"))
+            self.assertEqual(len(points(daemon, "nan-loss")), 6, "the NaN point is kept")
+
+            bad = state["bad-lines"]
+            self.assertEqual(bad["state"], "complete", "bad lines are never fatal")
+            self.assertEqual([p["step"] for p in points(daemon, "bad-lines")], list(range(1, 11)))
+            self.assertEqual(metric(daemon, "vapor_job_metric_lines_rejected_total"), 4.0)
+            bad_log = log_of(daemon, bad["id"])
+            for note in ("metric line 3 rejected: not valid JSON",
+                         "metric line 4 rejected: step 1 does not come after step 2",
+                         "metric line 5 rejected: \"step\" is missing",
+                         "rejected: longer than 65536 bytes"):
+                self.assertIn(note, bad_log)
+
+    def test_stall_and_stops_end_the_whole_process_group(self):
+        queue = "jobs:\n" + "".join([
+            command_job("stalls", "3", "--end", "hang", "--pidfile", "stalls.pid"),
+            command_job("stop-graceful", "100000", "--interval", "0.05", "--end", "trap-term",
+                        "--pidfile", "graceful.pid"),
+            command_job("stop-forced", "100000", "--interval", "0.05", "--end", "ignore-term",
+                        "--pidfile", "forced.pid"),
+        ])
+        config = "scheduler: {max_concurrent: 8, stall_timeout: 2s}\n"
+        with Vapord(VAPORD, queue, config) as daemon:
+
+            def pid_file(name):  # the trainers' cwd is the queue file's folder
+                return os.path.join(daemon.path, name)
+
+            files = ("stalls.pid", "graceful.pid", "forced.pid")
+            self.assertTrue(eventually(lambda: all(os.path.exists(pid_file(f)) and
+                                                   read_text(pid_file(f)) for f in files), 15),
+                            daemon.log())
+            pids = {f: int(read_text(pid_file(f))) for f in files}
+            self.assertTrue(eventually(lambda: jobs(daemon)["stop-graceful"]["step"] >= 5, 15))
+
+            self.assertTrue(eventually(lambda: finished(daemon, "stalls"), 15), daemon.log())
+            self.assertEqual(jobs(daemon)["stalls"]["reason"], "stalled")
+            self.assertTrue(eventually(lambda: not alive(pids["stalls.pid"]), 5),
+                            "a stalled trainer's group is ended")
+
+            self.assertEqual(post(daemon, "/api/v1/jobs/stop-graceful/stop"), 200)
+            self.assertEqual(post(daemon, "/api/v1/jobs/stop-forced/stop"), 200)
+            started = time.monotonic()
+            self.assertTrue(eventually(lambda: not alive(pids["graceful.pid"]), 5))
+            self.assertLess(time.monotonic() - started, 0.9, "SIGTERM was enough")
+            self.assertTrue(eventually(lambda: not alive(pids["forced.pid"]), 5))
+            self.assertGreaterEqual(time.monotonic() - started, 0.9, "SIGKILL after stop_grace")
+            state = jobs(daemon)
+            self.assertEqual(state["stop-graceful"]["state"], "stopped")
+            self.assertEqual(state["stop-forced"]["state"], "stopped")
+            self.assertIn("SIGTERM: saving and leaving",
+                          log_of(daemon, state["stop-graceful"]["id"]))
+            self.assertIn("SIGKILL sent to the process group",
+                          log_of(daemon, state["stop-forced"]["id"]))
+
+    def test_no_trainer_outlives_vapord_and_the_next_start_says_so(self):
+        queue = "jobs:\n" + command_job("long-run", "100000", "--interval", "0.05",
+                                        "--pidfile", "long.pid")
+        daemon = Vapord(VAPORD, queue)
+        with daemon:
+            pid_path = os.path.join(daemon.path, "long.pid")
+            self.assertTrue(eventually(lambda: os.path.exists(pid_path) and
+                                       read_text(pid_path), 15))
+            trainer = int(read_text(pid_path))
+            self.assertTrue(eventually(lambda: jobs(daemon)["long-run"]["step"] >= 10, 15))
+            daemon.process.send_signal(signal.SIGKILL)
+            daemon.process.wait()
+            self.assertTrue(eventually(lambda: not alive(trainer), 5),
+                            "the trainer died with vapord (PR_SET_PDEATHSIG)")
+            daemon.__enter__()  # the same folder and database
+            job = jobs(daemon)["long-run"]
+            self.assertEqual((job["state"], job["reason"]), ("failed", "daemon_restart"))
+            self.assertGreaterEqual(len(points(daemon, "long-run")), 1,
+                                    "what was committed before stays")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -184,6 +184,24 @@ class CommandJobsTest(unittest.TestCase):
             self.assertGreaterEqual(len(points(daemon, "long-run")), 1,
                                     "what was committed before stays")
 
+    def test_on_daemon_restart_requeue_runs_it_again_as_the_next_attempt(self):
+        queue = "jobs:\n" + command_job("resumes", "60", "--interval", "0.05",
+                                        extra="    on_daemon_restart: requeue\n")
+        daemon = Vapord(VAPORD, queue)
+        with daemon:
+            self.assertTrue(eventually(lambda: jobs(daemon)["resumes"]["step"] >= 10, 15))
+            time.sleep(0.3)  # a commit (store.flush_interval 100ms) holds some points
+            daemon.process.send_signal(signal.SIGKILL)
+            daemon.process.wait()
+            daemon.__enter__()
+            self.assertTrue(eventually(lambda: finished(daemon, "resumes"), 20), daemon.log())
+            job = jobs(daemon)["resumes"]
+            self.assertEqual((job["state"], job["attempt"], job["exit_code"]), ("complete", 2, 0))
+            # The second attempt reported steps 1..60 again: they replaced the first's.
+            self.assertEqual([p["step"] for p in points(daemon, "resumes")], list(range(1, 61)))
+            self.assertIn("VAPOR_ATTEMPT=2", log_of(daemon, job["id"]))
+            self.assertIn("queued again (on_daemon_restart: requeue, attempt 2)", daemon.log())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -34,6 +34,9 @@ namespace asio = boost::asio;
 constexpr std::chrono::seconds log_check_period{2};
 /// The fd the trainer reads VAPOR_METRICS_FD from.
 constexpr int metrics_fd_number = 3;
+/// After the trainer exits, how long its pipe may stay open (a child of its that left the
+/// process group) before the job ends without the rest.
+constexpr std::chrono::seconds pipe_drain_limit{2};
 
 struct TrimTimer {
   TrimTimer(const asio::any_io_executor& executor, std::function<void()> tick)
@@ -63,7 +66,10 @@ struct CommandRunner::Process {
   bool discarding = false;    ///< skipping the rest of an over-long line
   std::uint64_t line_number = 0;
   bool terminating = false;
-  bool exited = false;
+  bool exited = false;             ///< reaped; `status` holds how it ended
+  int status = 0;
+  bool metrics_done = false;       ///< the pipe reached its end (or we stopped waiting for it)
+  bool finished = false;
 };
 
 namespace {
@@ -272,9 +278,20 @@ void CommandRunner::read_metrics(const std::shared_ptr<Process>& process) {
   process->metrics.async_read_some(
       asio::buffer(process->buffer),
       [this, process](const boost::system::error_code& ec, std::size_t size) {
-        if (ec || process->exited) return;  // end of file, or the exit handler took over
+        if (process->metrics_done) return;
+        if (ec) {
+          // End of file (every writer is gone), or a read error: a last line without a
+          // newline still counts.
+          if (!process->pending.empty() && !process->discarding) {
+            take_line(*process, process->pending);
+          }
+          process->pending.clear();
+          process->metrics_done = true;
+          if (hooks_.rearm) hooks_.rearm();
+          maybe_finish(process);
+          return;
+        }
         std::string_view data(process->buffer.data(), size);
-        const bool was_running = scheduler_.find(process->id) != nullptr;
         while (!data.empty()) {
           const auto newline = data.find('\n');
           const std::string_view piece = data.substr(0, newline);
@@ -296,7 +313,7 @@ void CommandRunner::read_metrics(const std::shared_ptr<Process>& process) {
           if (newline == std::string_view::npos) break;
           data.remove_prefix(newline + 1);
         }
-        if (was_running && hooks_.rearm) hooks_.rearm();  // the stall deadline moved
+        if (hooks_.rearm) hooks_.rearm();  // the stall deadline moved
         read_metrics(process);
       });
 }
@@ -342,8 +359,7 @@ void CommandRunner::end_group(Process& process) {
 }
 
 void CommandRunner::on_exit(const std::shared_ptr<Process>& process) {
-  int status = 0;
-  const pid_t reaped = ::waitpid(process->pid, &status, WNOHANG);
+  const pid_t reaped = ::waitpid(process->pid, &process->status, WNOHANG);
   if (reaped == 0) {  // not yet (cannot happen with a pidfd, but never block the loop on it)
     process->exit_watch.async_wait(asio::posix::stream_descriptor::wait_read,
                                    [this, process](const boost::system::error_code& ec) {
@@ -352,36 +368,29 @@ void CommandRunner::on_exit(const std::shared_ptr<Process>& process) {
     return;
   }
   process->exited = true;
-  process->kill_timer.cancel();
-  // Its last points are in the pipe already: read them before the job ends.
-  boost::system::error_code ignored;
-  process->metrics.cancel(ignored);
-  for (;;) {
-    const ssize_t size = ::read(process->metrics.native_handle(), process->buffer.data(),
-                                process->buffer.size());
-    if (size < 0 && errno == EINTR) continue;
-    if (size <= 0) break;
-    std::string_view data(process->buffer.data(), static_cast<std::size_t>(size));
-    while (!data.empty()) {
-      const auto newline = data.find('\n');
-      if (!process->discarding && process->pending.size() + data.substr(0, newline).size() <=
-                                       options_.max_line_bytes) {
-        process->pending.append(data.substr(0, newline));
-        if (newline != std::string_view::npos) {
-          take_line(*process, process->pending);
-          process->pending.clear();
-        }
-      } else if (newline != std::string_view::npos) {
-        process->discarding = false;
-        process->pending.clear();
-      }
-      if (newline == std::string_view::npos) break;
-      data.remove_prefix(newline + 1);
-    }
-  }
-  if (!process->pending.empty() && !process->discarding) take_line(*process, process->pending);
   ::kill(-process->pid, SIGKILL);  // whatever it left behind in its group
+  // Its last points are still in the pipe: the reader takes them up to the end of file, which
+  // comes once every holder of the write end is gone; a holder that left the group gets
+  // pipe_drain_limit.
+  process->kill_timer.cancel();
+  process->kill_timer.expires_after(pipe_drain_limit);
+  process->kill_timer.async_wait([this, process](const boost::system::error_code& ec) {
+    if (ec || process->finished) return;
+    process->metrics_done = true;
+    boost::system::error_code ignored;
+    process->metrics.cancel(ignored);
+    append(process->log_fd, "vapord: the metrics pipe stayed open after the process exited; "
+                            "lines after this were not read\n");
+    maybe_finish(process);
+  });
+  maybe_finish(process);
+}
 
+void CommandRunner::maybe_finish(const std::shared_ptr<Process>& process) {
+  if (!process->exited || !process->metrics_done || process->finished) return;
+  process->finished = true;
+  process->kill_timer.cancel();
+  const int status = process->status;
   runtime::ExternalEnd end;
   std::string how;
   if (WIFEXITED(status)) {

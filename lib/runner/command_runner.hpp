@@ -70,6 +70,7 @@ class CommandRunner final : public core::JobEventListener {
   void take_line(Process& process, std::string_view line);
   void reject(Process& process, const std::string& why);
   void on_exit(const std::shared_ptr<Process>& process);
+  void maybe_finish(const std::shared_ptr<Process>& process);
   void trim_logs();
 
   boost::asio::any_io_executor executor_;

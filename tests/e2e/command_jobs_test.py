@@ -160,7 +160,7 @@ class CommandJobsTest(unittest.TestCase):
             self.assertEqual(state["stop-forced"]["state"], "stopped")
             graceful_log = log_of(daemon, state["stop-graceful"]["id"])
             self.assertIn("SIGTERM: saving and leaving", graceful_log)
-            self.assertNotIn("SIGKILL", graceful_log, "SIGTERM was enough")
+            self.assertNotIn("SIGKILL sent", graceful_log, "SIGTERM was enough")
             self.assertIn("SIGKILL sent to the process group",
                           log_of(daemon, state["stop-forced"]["id"]))
 

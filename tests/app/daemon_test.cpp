@@ -56,7 +56,7 @@ TEST(DaemonCheckConfig, AcceptsTheShippedConfigs) {
     const auto path = std::filesystem::path(VAPOR_SOURCE_DIR) / config;
     const auto result = run_command(vapord_path(), {"--check-config", "--config", path.string()});
     EXPECT_EQ(result.status, 0) << config << ": " << result.output;
-    EXPECT_TRUE(contains(result.output, "5 jobs ok")) << result.output;
+    EXPECT_TRUE(contains(result.output, "6 jobs ok")) << result.output;
   }
 }
 

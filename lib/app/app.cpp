@@ -146,6 +146,16 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     scheduler.add_listener(logger);
     scheduler.add_listener(flusher);  // after the store: counts the rows it has just buffered
     scheduler.add_listener(runner);   // last: starts and ends trainers once all others know
+    // Job logs are files: read on the store thread, which does vapord's blocking reads.
+    router.read_log = [this](core::JobId id, std::optional<std::uint64_t> after_byte,
+                             std::size_t max_bytes, std::function<void(Result<FileTail>)> done) {
+      auto tail = std::make_shared<Result<FileTail>>(fail("not read"));
+      store.run_on_store(
+          [tail, path = runner.log_path(id), after_byte, max_bytes](store::SqliteJobStore&) {
+            *tail = read_file_tail(path, after_byte, max_bytes);
+          },
+          [tail, done = std::move(done)] { done(std::move(*tail)); });
+    };
   }
 
   // http::ServerObserver

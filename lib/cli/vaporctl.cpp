@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -29,6 +30,7 @@ struct Options {
   std::string url = "http://127.0.0.1:9786";
   std::optional<std::string> token_file;
   bool json_output = false;
+  bool follow = false;  ///< logs -f
   std::string command;
   std::vector<std::string> arguments;
 };
@@ -44,6 +46,8 @@ const char* const usage_text =
     "  stop JOB             stop a queued or running job (needs the API token)\n"
     "  submit FILE          submit a job spec written in YAML or JSON (needs the API token)\n"
     "  watch [JOB...]       live progress of the given jobs (default: every unfinished job)\n"
+    "  logs JOB [-f]        a command job's output (the last 64 KiB); -f: follow it until the\n"
+    "                       job ends\n"
     "\n"
     "Options:\n"
     "  --url URL            vapord's address (default http://127.0.0.1:9786, or $VAPOR_URL)\n"
@@ -82,6 +86,8 @@ std::optional<Options> parse_options(std::span<const std::string_view> args, std
         return std::nullopt;
       }
       options.json_output = *v == "json";
+    } else if (arg == "-f" || arg == "--follow") {
+      options.follow = true;
     } else if (arg == "--help" || arg == "-h") {
       options.command = "help";
     } else if (arg.starts_with("-") && arg.size() > 1) {
@@ -257,6 +263,38 @@ int command_events(const client::ApiClient& api, const Options& options, std::os
   }
   print_table(rows, out);
   return exit_code::ok;
+}
+
+int command_logs(const client::ApiClient& api, const Options& options, std::ostream& out,
+                 std::ostream& err) {
+  const std::string job = "/api/v1/jobs/" + options.arguments.at(0);
+  auto response = api.get(job + "/log");
+  std::string size;
+  for (;;) {
+    if (!response) {
+      err << "vaporctl: " << response.error().message << "\n";
+      return exit_code::unreachable;
+    }
+    if (response->status != 200) {
+      // The API's JSON error, as every other command reports it.
+      if (const auto done = finish(response, options, out, err)) return *done;
+      return exit_code::failed;
+    }
+    out << response->text << std::flush;
+    const bool grew = response->log_size != size;
+    size = response->log_size;
+    if (!options.follow) return exit_code::ok;
+    if (!grew) {
+      // Nothing new: stop once the job has ended (its last words are in by then).
+      auto state = api.get(job);
+      if (state && state->status == 200 && state->body.is_object()) {
+        const auto now = field_text(state->body.as_object(), "state");
+        if (now == "complete" || now == "failed" || now == "stopped") return exit_code::ok;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    response = api.get(job + "/log?after_byte=" + (size.empty() ? "0" : size));
+  }
 }
 
 int command_change(const client::ApiClient& api, const Options& options, std::string_view verb,
@@ -443,6 +481,7 @@ int run_vaporctl(std::span<const std::string_view> args, std::ostream& out, std:
   if (command == "stop") return needs(1) ? command_change(api, *options, "stop", out, err) : exit_code::usage;
   if (command == "submit") return needs(1) ? command_submit(api, *options, out, err) : exit_code::usage;
   if (command == "watch") return command_watch(api, *options, out, err, terminal);
+  if (command == "logs") return needs(1) ? command_logs(api, *options, out, err) : exit_code::usage;
   err << (command.empty() ? std::string("vaporctl: a command is needed\n")
                           : "vaporctl: unknown command '" + command + "'\n")
       << usage_text;

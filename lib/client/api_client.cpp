@@ -94,9 +94,13 @@ Result<ApiResponse> ApiClient::send(bool is_post, std::string_view target,
   if (auto location = response.find(beast_http::field::location); location != response.end()) {
     answer.location = std::string(location->value());
   }
+  if (auto size = response.find("X-Log-Size"); size != response.end()) {
+    answer.log_size = std::string(size->value());
+  }
   boost::system::error_code parse_error;
   answer.body = boost::json::parse(response.body(), parse_error);
   if (parse_error) answer.body = nullptr;
+  answer.text = std::move(response.body());
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   return answer;
 }

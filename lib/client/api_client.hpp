@@ -28,6 +28,8 @@ struct ApiResponse {
   unsigned status = 0;
   boost::json::value body;
   std::string location;  ///< the Location header, if any
+  std::string text;      ///< the body as sent (a job log is text/plain)
+  std::string log_size;  ///< the X-Log-Size header of a job log, if any
 };
 
 /// A blocking JSON client for vapord's API, one connection per call. For command-line tools;

@@ -26,6 +26,8 @@ using boost::beast::http::field;
 constexpr std::uint64_t default_limit = 200;
 constexpr std::uint64_t max_limit = 10'000;
 constexpr std::uint64_t max_max_points = 10'000;
+constexpr std::uint64_t default_log_bytes = 64 * 1024;
+constexpr std::uint64_t max_log_bytes = 8 * 1024 * 1024;
 
 std::string_view trim(std::string_view text) {
   const auto first = text.find_first_not_of(" \t");
@@ -192,6 +194,40 @@ void get_events(const Target& target, const Request& request, RouterContext& con
         deliver(json_response(200,
                               boost::json::object{{"job_id", id}, {"events", std::move(events)}},
                               head));
+      });
+}
+
+void get_log(const Target& target, const Request& request, RouterContext& context,
+             Deliver deliver) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
+  if (job->spec.kind != core::JobKind::command || !context.read_log) {
+    return deliver(error(404, "no_log",
+                         "job \"" + job->spec.name +
+                             "\" has no log: only command jobs (kind: command) run a process",
+                         request));
+  }
+  QueryReader query(target.query);
+  const auto tail_bytes = query.integer("tail_bytes", 1, max_log_bytes).value_or(default_log_bytes);
+  const auto after_byte =
+      query.integer("after_byte", 0, std::numeric_limits<std::uint64_t>::max());
+  if (query.problem()) return deliver(error(400, "invalid_parameter", *query.problem(), request));
+  context.read_log(
+      job->id, after_byte, static_cast<std::size_t>(tail_bytes),
+      [head = head_of(request), name = job->spec.name, deliver](Result<FileTail> tail) {
+        if (!tail) {
+          return deliver(error(404, "no_log",
+                               "job \"" + name + "\" has no log yet (its process has not "
+                               "started)",
+                               head));
+        }
+        Response response = make_response(200, "text/plain; charset=utf-8",
+                                          std::move(tail->text), head.version(),
+                                          head.keep_alive());
+        response.set(field::cache_control, "no-store");
+        // Where to continue from: ?after_byte=<this> returns only what was written since.
+        response.set("X-Log-Size", std::to_string(tail->size));
+        deliver(std::move(response));
       });
 }
 

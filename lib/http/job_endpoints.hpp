@@ -28,6 +28,9 @@ void get_points(const Target& target, const Request& request, RouterContext& con
 /// GET /api/v1/jobs/{id}/events
 void get_events(const Target& target, const Request& request, RouterContext& context,
                 Deliver deliver);
+/// GET /api/v1/jobs/{id}/log?tail_bytes=&after_byte= (a command job's stdout and stderr)
+void get_log(const Target& target, const Request& request, RouterContext& context,
+             Deliver deliver);
 /// POST /api/v1/jobs
 [[nodiscard]] Response submit_job(const Target& target, const Request& request,
                                   RouterContext& context);

@@ -40,6 +40,7 @@ constexpr JobAction job_actions[] = {
     {"events", Resource::events},
     {"start", Resource::start},
     {"stop", Resource::stop},
+    {"log", Resource::log},
 };
 
 }  // namespace

@@ -26,6 +26,7 @@ enum class Resource {
   events,
   start,
   stop,
+  log,
   unknown,
 };
 

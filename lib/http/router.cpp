@@ -118,6 +118,7 @@ constexpr Route routes[] = {
     {Resource::job, get | head, "job", get_job},
     {Resource::points, get | head, "points", nullptr, get_points},
     {Resource::events, get | head, "events", nullptr, get_events},
+    {Resource::log, get | head, "log", nullptr, get_log},
     {Resource::start, post, "start", start_job},
     {Resource::stop, post, "stop", stop_job},
 };

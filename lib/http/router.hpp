@@ -19,6 +19,7 @@
 #include "core/job_spec.hpp"
 #include "http/access.hpp"
 #include "http/job_list.hpp"
+#include "support/file_tail.hpp"
 #include "support/result.hpp"
 
 namespace vapor::runtime {
@@ -70,11 +71,17 @@ struct RouterContext {
   std::function<std::string()> render_metrics;  ///< Prometheus text for GET /metrics
   std::function<bool()> ready;                  ///< store open and queue loaded
   JobListCache job_list{};                      ///< GET /api/v1/jobs and the feed's hello
+  /// GET /api/v1/jobs/{id}/log: reads a command job's log off the event loop (from
+  /// `after_byte`, or its last `max_bytes`) and answers on the loop. Unset: no logs.
+  std::function<void(core::JobId id, std::optional<std::uint64_t> after_byte,
+                     std::size_t max_bytes, std::function<void(Result<FileTail>)> done)>
+      read_log{};
 };
 
 /// A response and the handler name that produced it (the `handler` label of
 /// vapor_http_requests_total: "metrics", "jobs", "job", "points", "events", "submit", "start",
-/// "stop", "healthz", "readyz", "index" (the live page), "asset" (its files), "ws", "not_found").
+/// "stop", "log", "healthz", "readyz", "index" (the live page), "asset" (its files), "ws",
+/// "not_found").
 struct Routed {
   Response response;
   std::string_view handler;

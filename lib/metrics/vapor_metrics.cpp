@@ -1,5 +1,7 @@
 #include "metrics/vapor_metrics.hpp"
 
+#include "metrics/detail/job_series.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -35,68 +37,18 @@ using prometheus::Family;
 using prometheus::Gauge;
 using prometheus::Histogram;
 
+using detail::append_escaped;
+using detail::append_label;
+using detail::JobSeries;
+using detail::JobTable;
+using detail::reason_or_unknown;
+using detail::render_jobs;
+using detail::unix_seconds;
+using detail::value_text;
+
 constexpr std::size_t state_count = std::size(core::all_job_states);
 
 std::size_t index_of(core::JobState state) { return static_cast<std::size_t>(state); }
-
-/// Whole seconds and fraction converted apart: one division of the whole count would round
-/// 1800000000.25 s to 1800000000.2499998.
-double unix_seconds(core::WallTime time) {
-  const auto whole = std::chrono::floor<std::chrono::seconds>(time.time_since_epoch());
-  const std::chrono::duration<double> fraction = time.time_since_epoch() - whole;
-  return static_cast<double>(whole.count()) + fraction.count();
-}
-
-/// A number as the text format spells it: NaN, +Inf, -Inf, or the shortest text that reads back
-/// as `value`, in plain decimals ("1800000030.125", "0.0003") unless it is tiny or huge.
-void append_value(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "NaN";
-  } else if (std::isinf(value)) {
-    out += value > 0 ? "+Inf" : "-Inf";
-  } else {
-    std::array<char, 64> buffer{};
-    const double magnitude = std::fabs(value);
-    const bool plain = magnitude == 0.0 || (magnitude >= 1e-6 && magnitude < 1e16);
-    const auto result =
-        plain ? std::to_chars(buffer.data(), buffer.data() + buffer.size(), value,
-                              std::chars_format::fixed)
-              : std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-    out.append(buffer.data(), result.ptr);
-  }
-}
-
-std::string value_text(double value) {
-  std::string text;
-  append_value(text, value);
-  return text;
-}
-
-/// Appends `value` with the text format's label-value escapes (backslash, quote, newline).
-void append_escaped(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
-  }
-}
-
-/// Appends `name="value"` to a comma-separated label list.
-void append_label(std::string& out, std::string_view name, std::string_view value) {
-  if (!out.empty()) out += ',';
-  out += name;
-  out += "=\"";
-  append_escaped(out, value);
-  out += '"';
-}
-
-/// A failed job always names a reason; an empty label value would read as "no label" in PromQL.
-std::string_view reason_or_unknown(std::string_view reason) {
-  return reason.empty() ? std::string_view{"unknown"} : reason;
-}
 
 /// Hash for string-keyed maps that accepts a `std::string_view` without building a string.
 struct StringHash {
@@ -113,165 +65,6 @@ using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_
 const Histogram::BucketBoundaries store_commit_buckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
-
-/// The per-job series of one job: values as of the latest event, and its label text.
-struct JobSeries {
-  std::string labels;       ///< `job_id="7",job_name="resnet"`, escaped, rendered once
-  std::string info_labels;  ///< labels plus model, batch_size, learning_rate
-  std::string failure_reason;
-  core::JobState state = core::JobState::queued;
-  std::optional<core::WallTime> finished_at;
-
-  double epochs_planned = 0;
-  double steps_planned = 0;
-  double epoch = 0;
-  double step = 0;
-  double progress = 0;
-  bool has_step = false;  ///< loss, accuracy and last_progress exist after the first step
-  double loss = 0;
-  double accuracy = 0;
-  double last_progress = 0;
-  std::optional<double> start;
-  bool has_eta = false;  ///< only while running with a known ETA
-  double eta = 0;
-  double expected_completion = 0;
-};
-
-using JobTable = std::map<core::JobId, JobSeries>;  // ordered: /metrics lists jobs by id
-
-/// Writes one per-job family: `name{labels} value` lines under a HELP and TYPE header that is
-/// written with the first sample, so a family without series is not listed (as prometheus-cpp).
-class FamilyWriter {
- public:
-  FamilyWriter(std::string& out, std::string_view name, std::string_view help)
-      : out_(out), name_(name), help_(help) {}
-
-  void sample(std::string_view labels, double value) {
-    begin(labels);
-    close(value);
-  }
-  /// `extra_value` must need no escaping, or be escaped already.
-  void sample(std::string_view labels, std::string_view extra_name, std::string_view extra_value,
-              double value) {
-    begin(labels);
-    out_ += ',';
-    out_ += extra_name;
-    out_ += "=\"";
-    out_ += extra_value;
-    out_ += '"';
-    close(value);
-  }
-
- private:
-  void begin(std::string_view labels) {
-    if (!header_written_) {
-      out_ += "# HELP ";
-      out_ += name_;
-      out_ += ' ';
-      out_ += help_;
-      out_ += "\n# TYPE ";
-      out_ += name_;
-      out_ += " gauge\n";
-      header_written_ = true;
-    }
-    out_ += name_;
-    out_ += '{';
-    out_ += labels;
-  }
-  void close(double value) {
-    out_ += "} ";
-    append_value(out_, value);
-    out_ += '\n';
-  }
-
-  std::string& out_;
-  std::string_view name_;
-  std::string_view help_;
-  bool header_written_ = false;
-};
-
-/// Calls `write(writer, job)` for each job, in job id order, to write one family.
-template <typename Write>
-void write_family(std::string& out, const JobTable& jobs, std::string_view name,
-                  std::string_view help, Write write) {
-  FamilyWriter writer(out, name, help);
-  for (const auto& entry : jobs) write(writer, entry.second);
-}
-
-void render_jobs(std::string& out, const JobTable& jobs) {
-  write_family(out, jobs, "vapor_job_info",
-               "Static description of a job (model, batch size, learning rate); always 1. Join "
-               "on job_id to add these labels to other vapor_job_* series.",
-               [](FamilyWriter& w, const JobSeries& job) { w.sample(job.info_labels, 1.0); });
-  write_family(out, jobs, "vapor_job_state",
-               "Lifecycle state of a job: 1 for the current state (queued, running, complete, "
-               "failed, stopped), 0 for the others.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 for (const core::JobState state : core::all_job_states) {
-                   w.sample(job.labels, "state", to_string(state), state == job.state ? 1.0 : 0.0);
-                 }
-               });
-  write_family(out, jobs, "vapor_job_failure_info",
-               "Why a failed job failed (crashed, nonfinite_loss, stalled, diverged, "
-               "daemon_restart, ...); always 1, present only for failed jobs.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.state == core::JobState::failed) {
-                   w.sample(job.labels, "reason", job.failure_reason, 1.0);
-                 }
-               });
-  write_family(out, jobs, "vapor_job_loss",
-               "Training loss at the job's latest step; NaN when that loss was not finite. "
-               "Absent before the first step.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.has_step) w.sample(job.labels, job.loss);
-               });
-  write_family(out, jobs, "vapor_job_accuracy_ratio",
-               "Training accuracy (0..1) at the job's latest step. Absent before the first step.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.has_step) w.sample(job.labels, job.accuracy);
-               });
-  write_family(out, jobs, "vapor_job_epoch",
-               "Epoch (1-based) of the job's latest step; 0 before the first step.",
-               [](FamilyWriter& w, const JobSeries& job) { w.sample(job.labels, job.epoch); });
-  write_family(out, jobs, "vapor_job_epochs_planned",
-               "Number of epochs the job is configured to run.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 w.sample(job.labels, job.epochs_planned);
-               });
-  write_family(out, jobs, "vapor_job_step",
-               "Latest recorded step of the job, counted across epochs; 0 before the first step.",
-               [](FamilyWriter& w, const JobSeries& job) { w.sample(job.labels, job.step); });
-  write_family(out, jobs, "vapor_job_steps_planned",
-               "Total steps the job is configured to run (epochs times steps per epoch).",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 w.sample(job.labels, job.steps_planned);
-               });
-  write_family(out, jobs, "vapor_job_progress_ratio",
-               "Fraction of the job's planned steps done, 0..1.",
-               [](FamilyWriter& w, const JobSeries& job) { w.sample(job.labels, job.progress); });
-  write_family(out, jobs, "vapor_job_eta_seconds",
-               "Estimated seconds until the job completes, from a smoothed step rate; present "
-               "only while the job runs and the estimate is known.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.has_eta) w.sample(job.labels, job.eta);
-               });
-  write_family(out, jobs, "vapor_job_expected_completion_timestamp_seconds",
-               "Unix time at which the job is expected to complete (latest step time plus ETA); "
-               "present only while the job runs and the ETA is known.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.has_eta) w.sample(job.labels, job.expected_completion);
-               });
-  write_family(out, jobs, "vapor_job_start_timestamp_seconds",
-               "Unix time at which the job started running; absent until it starts.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.start) w.sample(job.labels, *job.start);
-               });
-  write_family(out, jobs, "vapor_job_last_progress_timestamp_seconds",
-               "Unix time of the job's latest recorded step; absent before the first step.",
-               [](FamilyWriter& w, const JobSeries& job) {
-                 if (job.has_step) w.sample(job.labels, job.last_progress);
-               });
-}
 
 Family<Gauge>& gauge_family(prometheus::Registry& registry, const std::string& name,
                             const std::string& help) {

@@ -4,19 +4,22 @@ user expects: exit 0 complete, exit N failed (exit_code), a signal failed (signa
 and its process group gone, a stall failed and gone, a stop graceful or forced after stop_grace.
 Bad metric lines are counted and noted in the job's log, never fatal. No trainer outlives vapord.
 
-Usage: command_jobs_test.py VAPORD"""
+Usage: command_jobs_test.py VAPORD VAPORCTL"""
 
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from vapor_testing import Vapord, eventually
 
 VAPORD = sys.argv.pop(1)
+VAPORCTL = sys.argv.pop(1)
 TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainers", "toy_trainer.py")
 PYTHON = "/usr/bin/python3"
 
@@ -69,6 +72,16 @@ def log_of(daemon, job_id):
         return f.read()
 
 
+def get_log(daemon, name, query=""):
+    """(status, text, X-Log-Size) of GET /api/v1/jobs/NAME/log."""
+    try:
+        with urllib.request.urlopen(daemon.url(f"/api/v1/jobs/{name}/log{query}"),
+                                    timeout=10) as response:
+            return response.status, response.read().decode(), response.headers["X-Log-Size"]
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), None
+
+
 def metric(daemon, name):
     for line in daemon.get("/metrics")[1].splitlines():
         if line.startswith(name + " "):
@@ -84,7 +97,7 @@ class CommandJobsTest(unittest.TestCase):
             command_job("segfaults", "5", "--end", "signal:SIGSEGV"),
             command_job("nan-loss", "6", "--end", "nan"),
             command_job("bad-lines", "10", "--bad-lines", "--long-line", "200000"),
-        ])
+        ]) + "  - {name: simulated, epochs: 1, steps_per_epoch: 5, step_interval: 10ms}\n"
         config = "scheduler: {max_concurrent: 8}\njobs: {max_metric_line_bytes: 65536}\n"
         with Vapord(VAPORD, queue, config) as daemon:
             names = ["completes", "exits-3", "segfaults", "nan-loss", "bad-lines"]
@@ -103,6 +116,21 @@ class CommandJobsTest(unittest.TestCase):
                           "VAPOR_METRICS_FD=3", log)
             self.assertIn("TOY_SETTING=on", log)
             self.assertIn("vapord: the process exited with code 0", log)
+
+            # The same log over the API and vaporctl, whole, as a tail, and from an offset.
+            status, text, size = get_log(daemon, "completes")
+            self.assertEqual((status, text, int(size)), (200, log, len(log.encode())))
+            self.assertEqual(get_log(daemon, "completes", "?tail_bytes=10")[1], log[-10:])
+            self.assertEqual(get_log(daemon, "completes", f"?after_byte={size}")[1], "")
+            self.assertEqual(get_log(daemon, "completes", "?after_byte=5")[1], log[5:])
+            status, body, _ = get_log(daemon, "simulated")
+            self.assertEqual(status, 404)
+            self.assertEqual(json.loads(body)["error"]["code"], "no_log")
+            for follow in ([], ["-f"]):
+                shown = subprocess.run([VAPORCTL, "--url", daemon.url(""), "logs", "completes",
+                                        *follow], capture_output=True, text=True, timeout=30)
+                self.assertEqual(shown.returncode, 0, shown.stderr)
+                self.assertEqual(shown.stdout, log, "logs -f ends once the job has ended")
 
             self.assertEqual((state["exits-3"]["state"], state["exits-3"]["reason"],
                               state["exits-3"]["exit_code"]), ("failed", "exit_code", 3))

@@ -405,6 +405,7 @@ void CommandRunner::maybe_finish(const std::shared_ptr<Process>& process) {
     how = "was killed by " + end.signal;
   }
   append(process->log_fd, "vapord: the process " + how + "\n");
+  trim_log(*process);  // what it wrote since the last check
   log::info("job " + std::to_string(process->id) + ": pid " + std::to_string(process->pid) + " " +
             how);
   processes_.erase(process->id);
@@ -430,20 +431,22 @@ void CommandRunner::stop_all(std::function<void()> done) {
 }
 
 void CommandRunner::trim_logs() {
-  for (auto& [id, process] : processes_) {
-    struct stat info {};
-    if (::fstat(process->log_fd, &info) != 0) continue;
-    const auto size = static_cast<std::uint64_t>(info.st_size);
-    if (size <= options_.log_max_bytes) continue;
-    // The newest log_max_bytes stay; the blocks before them go back to the file system (the
-    // file keeps its length, with a hole at its head that reads as zeros).
-    const std::uint64_t cut = (size - options_.log_max_bytes) & ~std::uint64_t{4095};
-    if (cut <= process->punched) continue;
-    if (::fallocate(process->log_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    static_cast<off_t>(process->punched),
-                    static_cast<off_t>(cut - process->punched)) == 0) {
-      process->punched = cut;
-    }
+  for (auto& [id, process] : processes_) trim_log(*process);
+}
+
+void CommandRunner::trim_log(Process& process) const {
+  struct stat info {};
+  if (::fstat(process.log_fd, &info) != 0) return;
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size <= options_.log_max_bytes) return;
+  // The newest log_max_bytes stay; the blocks before them go back to the file system (the
+  // file keeps its length, with a hole at its head that reads as zeros).
+  const std::uint64_t cut = (size - options_.log_max_bytes) & ~std::uint64_t{4095};
+  if (cut <= process.punched) return;
+  if (::fallocate(process.log_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(process.punched),
+                  static_cast<off_t>(cut - process.punched)) == 0) {
+    process.punched = cut;
   }
 }
 

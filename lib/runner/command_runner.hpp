@@ -72,6 +72,7 @@ class CommandRunner final : public core::JobEventListener {
   void on_exit(const std::shared_ptr<Process>& process);
   void maybe_finish(const std::shared_ptr<Process>& process);
   void trim_logs();
+  void trim_log(Process& process) const;
 
   boost::asio::any_io_executor executor_;
   runtime::Scheduler& scheduler_;

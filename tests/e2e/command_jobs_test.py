@@ -230,6 +230,25 @@ class CommandJobsTest(unittest.TestCase):
             self.assertIn("VAPOR_ATTEMPT=2", log_of(daemon, job["id"]))
             self.assertIn("queued again (on_daemon_restart: requeue, attempt 2)", daemon.log())
 
+    def test_a_trainer_that_floods_its_output_keeps_only_the_newest_bytes_on_disk(self):
+        queue = "jobs:\n" + command_job("floods", "5", "--flood-mib", "24")
+        config = "jobs: {log_max_bytes: 1048576}\n"
+        with Vapord(VAPORD, queue, config) as daemon:
+            self.assertTrue(eventually(lambda: finished(daemon, "floods"), 60), daemon.log())
+            job = jobs(daemon)["floods"]
+            self.assertEqual(job["state"], "complete")
+            self.assertEqual(len(points(daemon, "floods")), 5, "the points still came through")
+            path = os.path.join(daemon.path, "logs", f"job-{job['id']}.log")
+            info = os.stat(path)
+            self.assertGreater(info.st_size, 24_000_000, "the file keeps its length")
+            self.assertLess(info.st_blocks * 512, 2 * 1024 * 1024,
+                            "only about log_max_bytes stay allocated on disk")
+            status, text, _ = get_log(daemon, "floods", "?tail_bytes=8388608")
+            self.assertEqual(status, 200)
+            self.assertLessEqual(len(text), 1024 * 1024 + 4096)
+            self.assertIn("flood line 00024575", text, "the newest lines are kept")
+            self.assertTrue(text.rstrip().endswith("the process exited with code 0"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

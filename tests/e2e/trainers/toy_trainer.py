@@ -20,6 +20,7 @@ parser.add_argument("--interval", type=float, default=0.0)
 parser.add_argument("--bad-lines", action="store_true")
 parser.add_argument("--long-line", type=int, default=0)
 parser.add_argument("--pidfile")
+parser.add_argument("--flood-mib", type=int, default=0, help="write this much to stdout first")
 args = parser.parse_args()
 
 if args.pidfile:
@@ -32,6 +33,10 @@ if args.end == "ignore-term":
 elif args.end == "trap-term":
     signal.signal(signal.SIGTERM, lambda *_: (print("SIGTERM: saving and leaving", flush=True),
                                               sys.exit(0)))
+
+for index in range(args.flood_mib * 1024):  # 1 KiB lines
+    sys.stdout.write(f"flood line {index:08d} " + "z" * 1000 + "\n")
+sys.stdout.flush()
 
 metrics = os.fdopen(int(os.environ["VAPOR_METRICS_FD"]), "w", buffering=1)
 for step in range(1, args.steps + 1):

@@ -249,6 +249,19 @@ class CommandJobsTest(unittest.TestCase):
             self.assertIn("flood line 00024575", text, "the newest lines are kept")
             self.assertTrue(text.rstrip().endswith("the process exited with code 0"))
 
+    def test_a_trainer_writing_as_fast_as_it_can_loses_no_point(self):
+        # ~100,000 lines in a second or two from python: every one stored, in order.
+        queue = "jobs:\n" + command_job("fast-writer", "100000")
+        with Vapord(VAPORD, queue) as daemon:
+            self.assertTrue(eventually(lambda: finished(daemon, "fast-writer"), 60), daemon.log())
+            job = jobs(daemon)["fast-writer"]
+            self.assertEqual((job["state"], job["step"]), ("complete", 100000))
+            self.assertEqual(metric(daemon, "vapor_job_metric_lines_rejected_total"), 0.0)
+            stored = json.loads(daemon.get("/api/v1/jobs/fast-writer/metrics?after_step=99990")[1])
+            self.assertEqual([p["step"] for p in stored["points"]], list(range(99991, 100001)))
+            page = json.loads(daemon.get("/api/v1/jobs/fast-writer/metrics?limit=10000")[1])
+            self.assertEqual([p["step"] for p in page["points"]], list(range(1, 10001)))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -298,9 +298,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto refused = http::check_websocket_upgrade(*request, world.access)) {
     const auto status = refused->result_int();
     fuzz::check(status == 400 || status == 421 || status == 403,
-                "a WebSocket refusal that is not 400 (no Host), 421 or 403");
-    fuzz::check(status != 400 || request->find(boost::beast::http::field::host) == request->end(),
-                "a 400 refusal of a WebSocket upgrade that has a Host header");
+                "a WebSocket refusal that is not 400 (no Host, or several), 421 or 403");
+    fuzz::check(status != 400 || request->count(boost::beast::http::field::host) != 1,
+                "a 400 refusal of a WebSocket upgrade that has exactly one Host header");
     fuzz::check_response(*refused, *request, "check_websocket_upgrade");
   }
   return 0;

@@ -165,9 +165,15 @@ Response strip_body_for_head(Response response, bool head) {
   return response;
 }
 
-/// RFC 9112 section 3.2: an HTTP/1.1 request without a Host header is a bad request (an empty
-/// one is allowed; HTTP/1.0 has none).
+/// RFC 9112 section 3.2: an HTTP/1.1 request without a Host header, or with more than one, is a
+/// bad request (an empty one is allowed; HTTP/1.0 has none).
 std::optional<Response> missing_host(const Request& request) {
+  // Two Host headers name two servers: which one a proxy and vapord each believe is anyone's
+  // guess, so neither is (RFC 9112 section 3.2).
+  if (request.count(field::host) > 1) {
+    return error(400, "duplicate_host", "a request carries one Host header, not several",
+                 request);
+  }
   if (request.version() < 11 || request.find(field::host) != request.end()) return std::nullopt;
   return error(400, "missing_host", "an HTTP/1.1 request needs a Host header", request);
 }

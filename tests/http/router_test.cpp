@@ -994,6 +994,18 @@ TEST_F(RouterTest, ACommandJobOverTheApiIs403UnlessAllowed) {
 // ---------------------------------------------------------------------------------------------
 // Host and Origin
 
+TEST_F(RouterTest, TwoHostHeadersAre400WhicheverComesFirst) {
+  for (const char* target : {"/healthz", "/api/v1/jobs", "/ws"}) {
+    SCOPED_TRACE(target);
+    Request req = request(verb::get, target);
+    req.insert(field::host, "evil.example.com");
+    expect_error(send(req), 400, "duplicate_host");
+    const auto upgrade = check_websocket_upgrade(req, access_);
+    ASSERT_TRUE(upgrade);
+    EXPECT_EQ(upgrade->result_int(), 400u);
+  }
+}
+
 TEST_F(RouterTest, AnHttp11RequestWithoutHostIs400AndHttp10NeedsNone) {
   for (const char* target : {"/healthz", "/api/v1/jobs", "/nowhere", "/ws"}) {
     SCOPED_TRACE(target);

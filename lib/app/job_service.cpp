@@ -52,11 +52,13 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
   if (!stored) return stored.error();
   std::size_t resumed = 0;
   auto hold = scheduler_.hold_dispatch();  // priorities, not row order, decide who starts
+  config::SpecDefaults stored_defaults = options_.spec_defaults;
+  stored_defaults.allow_numeric_names = true;  // named before all-digit names were refused
   for (auto& row : *stored) {
     next_id_ = std::max(next_id_, row.id + 1);
     auto spec = config::parse_job_spec(
         row.spec_json, "job " + std::to_string(row.id) + " in " + options_.database,
-        options_.spec_defaults);
+        stored_defaults);
     if (!spec.ok()) {
       log::error("cannot restore job " + std::to_string(row.id) + " '" + row.name +
                  "'; its history stays in the database: " + config::format_errors(spec.errors));

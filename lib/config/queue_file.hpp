@@ -18,6 +18,9 @@ struct SpecDefaults {
   /// What a command job's relative `cwd` is resolved against (the queue file's folder); its
   /// default `cwd`. Empty: the current directory.
   std::filesystem::path base_dir{};
+  /// All-digit names (`0003`) read as job ids in the API and vaporctl, so new jobs may not take
+  /// them; restoring a job stored before this rule keeps its name.
+  bool allow_numeric_names = false;
 };
 
 /// The jobs of a queue file (`jobs:` list), in file order, names unique.

@@ -695,3 +695,23 @@ TEST(CommandJobSpecTest, RefusalsSayWhatBelongsToWhichKind) {
 
 }  // namespace
 }  // namespace vapor::config
+
+namespace vapor::config {
+namespace {
+
+TEST(JobNameTest, AllDigitNamesAreRefusedForNewJobsAndKeptForStoredOnes) {
+  const Parsed<QueueFile> parsed = parse_queue(
+      "jobs:\n  - {name: \"0003\", epochs: 1}\n  - {name: run-3, epochs: 1}\n", "jobs.yaml", {});
+  EXPECT_EQ(error_lines(parsed.errors),
+            (std::vector<std::string>{
+                "jobs.yaml:2:12: jobs[0].name: expected a job name with a character other than a "
+                "digit (an all-digit name would be read as a job id), got \"0003\""}));
+  SpecDefaults stored;
+  stored.allow_numeric_names = true;
+  const auto restored = parse_job_spec(R"({"name":"0003","epochs":1})", "stored", stored);
+  ASSERT_TRUE(restored.ok()) << format_errors(restored.errors);
+  EXPECT_EQ(restored.value.name, "0003");
+}
+
+}  // namespace
+}  // namespace vapor::config

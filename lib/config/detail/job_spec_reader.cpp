@@ -66,7 +66,9 @@ void assign(const std::optional<T>& value, std::optional<T>& out) {
 class JobSpecReader {
  public:
   JobSpecReader(NodeValidator& validator, const SpecDefaults& defaults)
-      : validator_(validator), base_dir_(defaults.base_dir) {
+      : validator_(validator),
+        base_dir_(defaults.base_dir),
+        allow_numeric_names_(defaults.allow_numeric_names) {
     result_.spec.step_interval = defaults.step_interval;
   }
 
@@ -198,6 +200,12 @@ class JobSpecReader {
     if (!core::is_valid_job_name(*text)) {
       validator_.report_expected(
           name, "a job name of 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'");
+      return;
+    }
+    if (!allow_numeric_names_ &&
+        text->find_first_not_of("0123456789") == std::string::npos) {
+      validator_.report_expected(name, "a job name with a character other than a digit (an "
+                                       "all-digit name would be read as a job id)");
       return;
     }
     result_.spec.name = *text;
@@ -339,6 +347,7 @@ class JobSpecReader {
 
   NodeValidator& validator_;
   std::filesystem::path base_dir_;
+  bool allow_numeric_names_ = false;
   JobSpecRead result_;
   std::optional<std::uint64_t> total_steps_;  ///< known once epochs and steps_per_epoch are valid
 };

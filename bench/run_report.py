@@ -227,6 +227,19 @@ def main():
         if r.num("points_vapord_errors", 0) > 0:
             notes.append(f"points: wrk errors {r.text('points_vapord_errors')}")
 
+    # --- metric lines ---
+    if not failed("lines", "metric lines from a command job"):
+        n, cpu, wall = r.num("lines_n"), r.num("lines_cpu"), r.num("lines_wall")
+        bare = r.num("ingest_bare")
+        if ok(n) and ok(cpu) and cpu > 0:
+            row("metric lines/s, 1 command job, 1M lines (per CPU-second of vapord)",
+                fmt(n / cpu), f"{fmt(bare)} bare batched INSERT", ratio(n / cpu, bare, 2),
+                f"{cpu * 1e6 / n:.1f} us of vapord CPU per line (pipe, parse, scheduler, store, "
+                f"metrics, feed): {cpu / n * 1000 * 100:.2f}% of a core per 1,000 lines/s; "
+                f"{fmt(n / wall if ok(wall) and wall > 0 else float('nan'))} lines/s wall "
+                "(to the last commit, 0.1 s polling); "
+                f"job {r.text('lines_state', '?')}, {fmt(r.num('lines_stored'))} points stored")
+
     # --- resources ---
     if not failed("resources", "CPU and RSS, 100 jobs at 10 steps/s"):
         row("CPU, 100 jobs at 10 steps/s, no subscribers", fmt(r.num("res_idle_cpu") * 100, 1, "%"),

@@ -57,8 +57,6 @@ class CommandRunner final : public core::JobEventListener {
   /// `daemon_restart` (or runs them again).
   void stop_all(std::function<void()> done);
 
-  /// Processes running now.
-  [[nodiscard]] std::size_t running() const { return processes_.size(); }
   /// The log file of a job (it may not exist).
   [[nodiscard]] std::filesystem::path log_path(core::JobId id) const;
 

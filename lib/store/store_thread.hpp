@@ -63,8 +63,6 @@ class StoreThread final : public core::JobEventListener, public JobHistory {
   [[nodiscard]] std::size_t pending_rows() const;
   /// True when `pending_rows()` has reached `store.max_pending_rows` (producers should pause).
   [[nodiscard]] bool backlogged() const;
-  /// True once a commit failed permanently: from then on rows are dropped, not kept.
-  [[nodiscard]] bool failed() const { return failed_; }
 
   /// Retention: one pass of `SqliteJobStore::prune_points` on the store thread.
   void prune(core::WallTime finished_before, std::size_t max_rows,

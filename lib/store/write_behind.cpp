@@ -65,7 +65,6 @@ void WriteBehindFlusher::on_outcome(const CommitOutcome& outcome) {
   }
   if (!flushed) {
     const bool permanent = outcome.kind == FailureKind::permanent;
-    last_error_ = flushed.error().message;
     if (permanent && !failed_permanently_) {
       failed_permanently_ = true;
       log::error("store: commits stopped for good: " + flushed.error().message + "; " +
@@ -73,25 +72,17 @@ void WriteBehindFlusher::on_outcome(const CommitOutcome& outcome) {
                  " rows were dropped and new ones will be too (jobs keep running, their "
                  "history is not saved); fix or replace the database and restart vapord");
       observer_.on_commit_failed(flushed.error(), true);
-    } else if (permanent) {
-      if (outcome.rows_dropped > 0) {
-        log::info("store: dropped " + std::to_string(outcome.rows_dropped) +
-                   " rows (commits stopped)");
-      }
-    } else {
+    } else if (!permanent) {
       observer_.on_commit_failed(flushed.error(), false);
       if (failed_flushes_++ == 0) {
         log::error("store: commit failed, keeping " + std::to_string(outcome.rows_kept) +
                    " rows for the next attempt: " + flushed.error().message);
       }
     }
-  } else {
-    last_error_.clear();
-    if (failed_flushes_ > 0) {
-      log::notice("store: commits succeed again after " + std::to_string(failed_flushes_) +
-                  " failed attempts");
-      failed_flushes_ = 0;
-    }
+  } else if (failed_flushes_ > 0) {
+    log::notice("store: commits succeed again after " + std::to_string(failed_flushes_) +
+                " failed attempts");
+    failed_flushes_ = 0;
   }
   check_backlog();
   if (commit_again_) {

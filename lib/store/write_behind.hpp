@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -70,8 +69,6 @@ class WriteBehindFlusher final : public core::JobEventListener {
   [[nodiscard]] bool failing() const { return failed_flushes_ > 0 || failed_permanently_; }
   /// The store has stopped committing after a permanent error.
   [[nodiscard]] bool failed_permanently() const { return failed_permanently_; }
-  /// The message of the last failed commit (empty after a success).
-  [[nodiscard]] const std::string& last_error() const { return last_error_; }
   [[nodiscard]] bool backlogged() const { return backlogged_; }
 
   void on_step(const core::StepRecorded& event) override;
@@ -88,7 +85,6 @@ class WriteBehindFlusher final : public core::JobEventListener {
   RepeatingTimer timer_;
   RepeatingTimer prune_timer_;
   std::size_t failed_flushes_ = 0;
-  std::string last_error_;
   bool failed_permanently_ = false;
   bool backlogged_ = false;
   bool early_flush_posted_ = false;

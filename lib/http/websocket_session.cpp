@@ -310,7 +310,7 @@ class WebSocketSession final : public Connection,
       const runtime::Job* job = state_->router.scheduler.find(job_id);
       auto& held = it->second.held_states;
       bool filled = false;
-      for (const auto& point : *page) {
+      for (auto& point : *page) {
         if (closing_) return;
         if (backlog_bytes() >= room) {
           filled = true;  // continue from it->second.after_step when the client has read more
@@ -332,6 +332,7 @@ class WebSocketSession final : public Connection,
         event.progress =
             total == 0 ? 0.0 : static_cast<double>(point.step) / static_cast<double>(total);
         event.ts = point.ts;
+        event.scalars = std::move(point.scalars);
         auto message = point_message(event);
         message["replay"] = true;
         send_own(feed_body(boost::json::serialize(message)), false);

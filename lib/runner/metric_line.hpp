@@ -1,15 +1,12 @@
 #pragma once
 
-// A real trainer's point, as one line of JSON (DESIGN.md, "Job kinds"): what a command job writes
-// to VAPOR_METRICS_FD and a push job posts. Pure: text in, a point or a located error out.
+// A real trainer's point, as one line of JSON (DESIGN.md, "Job kinds"): what a
+// command job writes to VAPOR_METRICS_FD and a push job posts. Pure: text in, a
+// point or a located error out.
 
-#include <cstddef>
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "core/job_events.hpp"
 #include "support/result.hpp"
@@ -19,27 +16,16 @@ namespace vapor::runner {
 /// A named scalar's name: `[a-z][a-z0-9_]{0,63}`.
 [[nodiscard]] bool valid_scalar_name(std::string_view name);
 
-/// At most this many named scalars in one point (and per job).
-inline constexpr std::size_t max_scalars = 32;
+using core::ReportedPoint;
 
-/// One point as a trainer reported it. A loss of `null`, `"NaN"` or `"Infinity"` is kept as
-/// the non-finite double it stands for.
-struct ReportedPoint {
-  std::uint64_t step = 0;  ///< >= 1
-  double loss = 0.0;
-  std::optional<std::uint64_t> epoch;
-  std::optional<double> accuracy;
-  std::optional<double> progress;  ///< 0..1
-  std::optional<core::WallTime> ts;
-  std::vector<std::pair<std::string, double>> scalars;  ///< by name, in the line's order
-};
-
-/// Parses one line (without its newline). The error says which key is wrong and why, e.g.
+/// Parses one line (without its newline). The error says which key is wrong and
+/// why, e.g.
 /// `"step": expected an integer >= 1, got -3`.
 [[nodiscard]] Result<ReportedPoint> parse_metric_line(std::string_view line);
 
-/// An RFC 3339 time (`2026-12-06T18:40:00Z`, `...00.250+01:00`), to the millisecond, in the
-/// years 1970 to 2200.
-[[nodiscard]] std::optional<core::WallTime> parse_rfc3339(std::string_view text);
+/// An RFC 3339 time (`2026-12-06T18:40:00Z`, `...00.250+01:00`), to the
+/// millisecond, in the years 1970 to 2200.
+[[nodiscard]] std::optional<core::WallTime>
+parse_rfc3339(std::string_view text);
 
-}  // namespace vapor::runner
+} // namespace vapor::runner

@@ -6,6 +6,7 @@ Bad metric lines are counted and noted in the job's log, never fatal. No trainer
 
 Usage: command_jobs_test.py VAPORD VAPORCTL"""
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+
+import websockets
 
 from vapor_testing import Vapord, eventually
 
@@ -261,6 +264,53 @@ class CommandJobsTest(unittest.TestCase):
             self.assertEqual([p["step"] for p in stored["points"]], list(range(99991, 100001)))
             page = json.loads(daemon.get("/api/v1/jobs/fast-writer/metrics?limit=10000")[1])
             self.assertEqual([p["step"] for p in page["points"]], list(range(1, 10001)))
+
+    def test_named_scalars_reach_the_history_api_metrics_and_feed(self):
+        # The toy trainer reports val_loss at every step and lr at every fifth.
+        queue = "jobs:\n" + command_job("scalars", "400", "--interval", "0.02", "--end", "hang")
+        with Vapord(VAPORD, queue) as daemon:
+            self.assertTrue(eventually(lambda: jobs(daemon)["scalars"]["step"] >= 20, 30),
+                            daemon.log())
+
+            async def feed():
+                async with websockets.connect(daemon.ws_url()) as ws:
+                    hello = json.loads(await ws.recv())
+                    job_id = next(j["id"] for j in hello["jobs"] if j["name"] == "scalars")
+                    await ws.send(json.dumps(
+                        {"type": "subscribe", "job_ids": [job_id], "since_step": 0}))
+                    replayed, live = [], []
+                    while len(live) < 10:
+                        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+                        if message["type"] == "point" and message["job_id"] == job_id:
+                            (replayed if message.get("replay") else live).append(message)
+                    return replayed, live
+
+            replayed, live = asyncio.run(feed())
+            self.assertGreaterEqual(len(replayed), 20)
+            for message in replayed + live:
+                step, scalars = message["step"], message["scalars"]
+                self.assertAlmostEqual(scalars["val_loss"], message["loss"] * 1.1, 12)
+                if step % 5 == 0:
+                    self.assertAlmostEqual(scalars["lr"], 0.1 / step, 15)
+                else:
+                    self.assertNotIn("lr", scalars, "a point carries what the trainer wrote")
+
+            stored = points(daemon, "scalars")
+            self.assertEqual(stored[4]["scalars"], {"val_loss": stored[4]["loss"] * 1.1,
+                                                    "lr": 0.1 / 5})
+            self.assertEqual(stored[5]["scalars"], {"val_loss": stored[5]["loss"] * 1.1})
+
+            summary = jobs(daemon)["scalars"]
+            self.assertEqual(set(summary["scalars"]), {"val_loss", "lr"},
+                             "the job summary keeps each scalar's latest value")
+            scraped = daemon.get("/metrics")[1]
+            self.assertIn(f'vapor_job_scalar{{job_id="{summary["id"]}",job_name="scalars",'
+                          'name="val_loss"}', scraped)
+            self.assertIn('name="lr"}', scraped)
+            checked = subprocess.run(["promtool", "check", "metrics"], input=scraped,
+                                     capture_output=True, text=True, timeout=30)
+            self.assertEqual((checked.returncode, checked.stdout + checked.stderr), (0, ""))
+            self.assertEqual(post(daemon, "/api/v1/jobs/scalars/stop"), 200)
 
 
 if __name__ == "__main__":

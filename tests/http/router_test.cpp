@@ -1193,6 +1193,10 @@ TEST(JsonCodecTest, FeedMessages) {
       "progress":0.25,"eta_seconds":null,"ts":"2026-11-29T04:26:22.381Z"})"));
   step.eta_seconds = 30.0;
   EXPECT_EQ(point_message(step).at("eta_seconds"), 30.0);
+  step.scalars = {{"val_loss", 0.25}, {"lr", std::numeric_limits<double>::quiet_NaN()}};
+  const auto with_scalars = point_message(step);
+  EXPECT_EQ(with_scalars.at("scalars"), boost::json::parse(R"({"val_loss":0.25,"lr":null})"));
+  EXPECT_EQ(with_scalars.at("scalars_nonfinite"), boost::json::parse(R"({"lr":"nan"})"));
 
   const core::JobStateChanged changed{4, JobState::running, JobState::failed, "stalled",
                                       step.ts};

@@ -184,6 +184,7 @@ std::vector<std::string> job_series_names() {
           "vapor_job_failure_info",
           "vapor_job_loss",
           "vapor_job_accuracy_ratio",
+          "vapor_job_scalar",
           "vapor_job_epoch",
           "vapor_job_epochs_planned",
           "vapor_job_step",
@@ -227,6 +228,29 @@ TEST_F(VaporMetricsTest, GaugesCarryTheLatestStepWithJobLabels) {
                                                     "64"),
                                            "learning_rate", "0.001")),
             1);
+}
+
+TEST_F(VaporMetricsTest, NamedScalarsAreOneSeriesPerNameWithTheLatestValue) {
+  add_running(3, "real");
+  auto first = step(3, 1, 2.0, std::nullopt, t0 + 1s);
+  first.scalars = {{"val_loss", 2.5}, {"lr", 0.1}};
+  metrics_.on_step(first);
+  auto second = step(3, 2, 1.9, std::nullopt, t0 + 2s);
+  second.scalars = {{"lr", std::numeric_limits<double>::infinity()}};
+  metrics_.on_step(second);
+  metrics_.on_step(step(3, 3, 1.8, std::nullopt, t0 + 3s));  // no scalars at this step
+
+  const auto m = scrape();
+  EXPECT_EQ(m.value("vapor_job_scalar", with(job_labels(3, "real"), "name", "val_loss")), 2.5)
+      << "a name keeps its last reported value";
+  EXPECT_EQ(m.value("vapor_job_scalar", with(job_labels(3, "real"), "name", "lr")),
+            std::numeric_limits<double>::infinity());
+  EXPECT_EQ(m.matching("vapor_job_scalar", {}).size(), 2u);
+
+  add_running(4, "simulated");
+  metrics_.on_step(step(4, 1, 2.0, std::nullopt, t0 + 1s));
+  EXPECT_TRUE(scrape().matching("vapor_job_scalar", {{"job_id", "4"}}).empty())
+      << "a job that reports no scalars has no scalar series";
 }
 
 TEST_F(VaporMetricsTest, ProgressRatioStaysWithinZeroAndOne) {
@@ -608,7 +632,7 @@ TEST_F(VaporMetricsTest, EveryFamilyHasHelpAndType) {
 // Real peer and golden file.
 
 /// The fixed scenario of the golden file: one running job with a known ETA, one failed job,
-/// one HTTP request, one WebSocket disconnect.
+/// one real job reporting named scalars, one HTTP request, one WebSocket disconnect.
 void golden_scenario(VaporMetrics& metrics) {
   metrics.add_job(identity(1, "running-job"), {});
   metrics.on_state_changed(transition(1, JobState::queued, JobState::running, t0));
@@ -617,6 +641,11 @@ void golden_scenario(VaporMetrics& metrics) {
   metrics.on_state_changed(transition(2, JobState::queued, JobState::running, t0));
   metrics.on_step(step(2, 3, 2.0, std::nullopt, t0 + 4s));
   metrics.on_state_changed(transition(2, JobState::running, JobState::failed, t0 + 5s, "crashed"));
+  metrics.add_job(identity(9, "real-job"), {});
+  metrics.on_state_changed(transition(9, JobState::queued, JobState::running, t0));
+  auto reported = step(9, 5, 0.8, std::nullopt, t0 + 6s);
+  reported.scalars = {{"val_loss", 0.9}, {"lr", 0.001}};
+  metrics.on_step(reported);
   metrics.count_http_request("metrics", 200);
   metrics.count_websocket_disconnect("send_queue_full");
 }

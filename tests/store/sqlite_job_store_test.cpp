@@ -412,8 +412,10 @@ TEST_F(SqliteJobStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
   ASSERT_NE(store, nullptr);
   {
     Peer peer(path_);
-    EXPECT_EQ(peer.integer("PRAGMA user_version"), 2);
+    EXPECT_EQ(peer.integer("PRAGMA user_version"), current_schema_version);
     EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE job_id = 7"), 2);
+    EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE scalars IS NULL"), 2)
+        << "version 3 adds the scalars column; older points have none";
     EXPECT_EQ(peer.text("SELECT '[' || reason || ']' FROM jobs WHERE id = 7"), "[]");
     EXPECT_EQ(peer.integer("SELECT count(*) FROM transitions WHERE reason = ''"), 2);
     EXPECT_EQ(peer.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
@@ -433,6 +435,7 @@ TEST_F(SqliteJobStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
   ASSERT_TRUE(points);
   ASSERT_EQ(points->size(), 2u);
   EXPECT_TRUE(std::isnan((*points)[1].loss));
+  EXPECT_TRUE((*points)[1].scalars.empty());
   auto events = store->load_transitions(7);
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
@@ -448,6 +451,53 @@ TEST_F(SqliteJobStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
   EXPECT_EQ((*events)[0].reason, "user");
   store.reset();
   expect_integrity_ok();
+}
+
+TEST_F(SqliteJobStoreTest, NamedScalarsAreStoredWithTheirPointsAndReadBackExactly) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "real"));
+  const double inf = std::numeric_limits<double>::infinity();
+  const core::Scalars first{{"val_loss", 1.0 / 3.0}, {"lr", 1e-4}, {"grad_norm", -inf}};
+  const core::Scalars second{{"val_loss", std::nan("")}, {"lr", inf}};
+  for (std::uint64_t step = 1; step <= 40; ++step) {
+    auto event = step_event(1, step, 1.0 / static_cast<double>(step));
+    if (step == 1) event.scalars = first;
+    if (step == 2) event.scalars = second;
+    store->on_step(event);
+  }
+  const auto check = [&](const std::vector<StoredPoint>& points, const char* when) {
+    ASSERT_GE(points.size(), 3u) << when;
+    EXPECT_EQ(points[0].scalars, first) << when;
+    ASSERT_EQ(points[1].scalars.size(), 2u) << when;
+    EXPECT_EQ(points[1].scalars[0].name, "val_loss") << when;
+    EXPECT_TRUE(std::isnan(points[1].scalars[0].value)) << when;
+    EXPECT_EQ(points[1].scalars[1], (core::NamedScalar{"lr", inf})) << when;
+    EXPECT_TRUE(points[2].scalars.empty()) << when;
+  };
+  auto buffered = store->load_points(1, 0, 10);
+  ASSERT_TRUE(buffered) << buffered.error().message;
+  check(*buffered, "before the commit");
+  ASSERT_TRUE(store->flush());
+  auto committed = store->load_points(1, 0, 10);
+  ASSERT_TRUE(committed) << committed.error().message;
+  check(*committed, "after the commit");
+
+  // Downsampling keeps a kept point's scalars (step 1 holds the highest loss).
+  auto reduced = store->load_points_downsampled(1, 0, 40, 4);
+  ASSERT_TRUE(reduced) << reduced.error().message;
+  ASSERT_FALSE(reduced->empty());
+  EXPECT_EQ(reduced->front().step, 1u);
+  EXPECT_EQ(reduced->front().scalars, first);
+  store.reset();
+
+  // What a user's sqlite3 sees: one JSON object per point, NULL for a point without scalars.
+  Peer peer(path_);
+  EXPECT_EQ(peer.text("SELECT json_extract(scalars, '$.lr') FROM points WHERE step = 1"),
+            "0.0001");
+  EXPECT_EQ(peer.text("SELECT scalars FROM points WHERE step = 2"),
+            R"({"val_loss":"NaN","lr":"Infinity"})");
+  EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE scalars IS NULL"), 38);
 }
 
 TEST_F(SqliteJobStoreTest, MigrateRefusesUnknownVersions) {

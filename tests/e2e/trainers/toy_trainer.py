@@ -42,6 +42,8 @@ metrics = os.fdopen(int(os.environ["VAPOR_METRICS_FD"]), "w", buffering=1)
 for step in range(1, args.steps + 1):
     loss = 2.0 * math.exp(-step / 20.0) + 0.1
     point = {"step": step, "loss": loss, "accuracy": 1.0 - loss / 2.1, "val_loss": loss * 1.1}
+    if step % 5 == 0:
+        point["lr"] = 0.1 / step  # a scalar that not every point carries
     if args.end == "nan" and step == args.steps:
         point["loss"] = "NaN"
     metrics.write(json.dumps(point) + "\n")

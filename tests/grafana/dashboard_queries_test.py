@@ -21,8 +21,10 @@ VAPORD = sys.argv.pop(1)
 PROMETHEUS = sys.argv.pop(1)
 
 # Manual starts, so that Prometheus scrapes every job before it changes state. `completes` runs
-# for ~6 s, `crashes` fails after ~4 s, `runs` and `stopped` would run for minutes, and `waits`
-# is never started.
+# for ~6 s, `crashes` fails after ~4 s, `runs` and `stopped` would run for minutes, `trains` is
+# a real trainer process reporting named scalars (val_loss at every step, lr at every fifth) until
+# vapord stops it, and `waits` is never started.
+TRAINER = os.path.join(model.REPO, "tests", "e2e", "trainers", "toy_trainer.py")
 QUEUE = """jobs:
   - name: completes
     epochs: 2
@@ -45,12 +47,17 @@ QUEUE = """jobs:
     steps_per_epoch: 200
     step_interval: 200ms
     start: manual
+  - name: trains
+    kind: command
+    command: [/usr/bin/python3, "{trainer}", "100000", --interval, "0.1", --end, hang]
+    start: manual
   - name: waits
     epochs: 1
     start: manual
-"""
-JOB_NAMES = ["completes", "crashes", "runs", "stopped", "waits"]
-STARTED = ["completes", "crashes", "runs", "stopped"]
+""".replace("{trainer}", TRAINER)
+JOB_NAMES = ["completes", "crashes", "runs", "stopped", "trains", "waits"]
+STARTED = ["completes", "crashes", "runs", "stopped", "trains"]
+SCALARS = ["lr", "val_loss"]
 
 # Vapor's alert rules, so that the alert list's filter meets the alerts that really fire.
 ALERT_RULES = os.path.join(model.REPO, "config", "prometheus", "vapor-alerts.yml")
@@ -163,17 +170,37 @@ class DashboardQueriesTest(unittest.TestCase):
         cls.daemon.__exit__(None, None, None)
 
     def variables(self):
-        return {"job_name": JOB_NAMES, **model.constants(self.dashboard)}
+        return {"job_name": JOB_NAMES, "scalar": SCALARS, **model.constants(self.dashboard)}
 
-    def test_job_variable_lists_every_job(self):
-        variable = next(v for v in self.dashboard["templating"]["list"] if v["name"] == "job_name")
+    def variable_values(self, name, variables):
+        """What Grafana lists for a label_values() variable: the label's values in range."""
+        variable = next(v for v in self.dashboard["templating"]["list"] if v["name"] == name)
         series, label = model.parse_label_values(model.variable_query(variable))
-        # What Grafana asks Prometheus for label_values(series, label).
         params = {"start": self.start - 60, "end": self.end}
         if series:
-            params["match[]"] = series
-        values = self.prometheus.api(f"/api/v1/label/{label}/values", **params)
-        self.assertEqual(sorted(values), JOB_NAMES)
+            params["match[]"] = model.interpolate(series, variables)
+        return sorted(self.prometheus.api(f"/api/v1/label/{label}/values", **params))
+
+    def test_job_variable_lists_every_job(self):
+        self.assertEqual(self.variable_values("job_name", {}), JOB_NAMES)
+
+    def test_scalar_variable_lists_the_names_the_selected_jobs_report(self):
+        self.assertEqual(self.variable_values("scalar", {"job_name": JOB_NAMES}), SCALARS)
+        self.assertEqual(self.variable_values("scalar", {"job_name": ["runs"]}), [],
+                         "a simulated job reports none")
+
+    def test_named_scalars_panel_draws_each_name_of_the_real_job(self):
+        panel = next(p for p in model.all_panels(self.dashboard) if p["title"] == "Named scalars")
+        expr = model.interpolate(panel["targets"][0]["expr"], self.variables())
+        result = self.prometheus.api("/api/v1/query_range", query=expr, start=self.start,
+                                     end=self.end, step=1)["result"]
+        self.assertEqual(sorted((s["metric"]["job_name"], s["metric"]["name"]) for s in result),
+                         [("trains", "lr"), ("trains", "val_loss")])
+        only_lr = model.interpolate(panel["targets"][0]["expr"],
+                                    {"job_name": JOB_NAMES, "scalar": ["lr"]})
+        self.assertEqual([s["metric"]["name"] for s in self.prometheus.query(only_lr,
+                                                                             time=self.end)],
+                         ["lr"])
 
     def test_every_query_returns_data(self):
         variables = self.variables()
@@ -200,7 +227,8 @@ class DashboardQueriesTest(unittest.TestCase):
             code = str(int(float(series["value"][1])))
             shown[series["metric"]["job_name"]] = mapping.get(code, {}).get("text", code)
         self.assertEqual(shown, {"completes": "complete", "crashes": "failed", "runs": "running",
-                                 "stopped": "stopped", "waits": "queued"})
+                                 "stopped": "stopped", "trains": "running",
+                                 "waits": "queued"})
         self.assertEqual(shown, job_states(self.daemon))
 
     def test_loss_curve_has_one_series_per_started_job(self):

@@ -1,4 +1,5 @@
-// vapord's live page: the job list and one live chart per watched job, kept current by the
+// vapord's live page: an overview of every recent job's loss, the job list and one card per
+// watched job (its live chart, a real trainer's named scalars and log tail), kept current by the
 // WebSocket feed (/ws). No framework; uPlot (loaded before this file) draws the charts.
 'use strict';
 
@@ -9,8 +10,20 @@
   const RECONNECT_MAX_MS = 10000;
   const SUCCESS_TOAST_MS = 8000;
   const CHART_HEIGHT = 280;
+  const SCALAR_CHART_HEIGHT = 140;
+  const OVERVIEW_HEIGHT = 260;
+  const OVERVIEW_POINTS = 300;       // history points per job on the overview (downsampled)
+  const OVERVIEW_MAX_JOBS = 12;      // the most recent jobs the overview draws
+  const OVERVIEW_RECENT_MS = 3600 * 1000;  // finished jobs stay on the overview this long
+  const LOG_TAIL_BYTES = 8192;       // the tail of a real job's log its card shows
+  const LOG_POLL_MS = 2000;
   const FINISHED = new Set(['complete', 'failed', 'stopped']);
   const COLORS = { loss: '#1d4ed8', accuracy: '#15803d', nonfinite: '#b91c1c' };
+  // One colour per job on the overview, per scalar in a card (Tableau 10, readable on white).
+  const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
+                   '#ff9da7', '#9c755f', '#bab0ac'];
+  // A named scalar whose name ends in "loss" (val_loss, test_loss) shares the loss axis.
+  const onLossAxis = (name) => name.endsWith('loss');
 
   const jobs = new Map();     // id → JobSummary, kept current from the feed
   const rows = new Map();     // id → the job's <tr>
@@ -64,12 +77,19 @@
     dirtyCharts.add(watch);
     schedule();
   }
+  let overviewDirty = false;
+  function overviewChanged() {
+    overviewDirty = true;
+    schedule();
+  }
   function flush() {
     frame = 0;
     for (const id of dirtyRows) renderRow(id);
     dirtyRows.clear();
     for (const watch of dirtyCharts) renderChart(watch);
     dirtyCharts.clear();
+    if (overviewDirty) renderOverview();
+    overviewDirty = false;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -79,6 +99,7 @@
     jobs.set(summary.id, summary);
     if (!rows.has(summary.id)) addRow(summary.id);
     rowChanged(summary.id);
+    overviewChanged();
   }
 
   function addRow(id) {
@@ -100,6 +121,7 @@
     rows.delete(id);
     jobs.delete(id);
     if (watches.has(id)) unwatch(id);
+    overviewChanged();
   }
 
   function renderRow(id) {
@@ -160,6 +182,7 @@
       this.loss = [];        // null where the loss was not finite
       this.accuracy = [];
       this.nonfinite = new Map();  // step → "nan" | "inf" | "-inf"
+      this.scalars = new Map();    // name → values by step index; null where a point has none
       this.duplicates = 0;   // points that arrived twice (history, replay and live overlap)
       this.replayed = 0;     // points that a replay after a reconnect filled in
     }
@@ -189,6 +212,16 @@
       this.loss.splice(at, 0, point.loss_nonfinite ? null : point.loss);
       this.accuracy.splice(at, 0, point.accuracy_nonfinite ? null : point.accuracy);
       if (point.loss_nonfinite) this.nonfinite.set(point.step, point.loss_nonfinite);
+      const reported = point.scalars || {};
+      for (const [name, values] of this.scalars) {
+        values.splice(at, 0, name in reported ? reported[name] : null);
+      }
+      for (const name of Object.keys(reported)) {
+        if (this.scalars.has(name)) continue;
+        const values = new Array(steps.length).fill(null);
+        values[at] = reported[name];
+        this.scalars.set(name, values);
+      }
       return true;
     }
   }
@@ -205,6 +238,142 @@
       const debias = weight === 1 ? 1 : 1 - weight ** count;
       return last / debias;
     });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The overview: the loss of every running or recently finished job on one chart, a colour
+  // per job, to compare runs; clicking a curve opens its job's card.
+
+  const overview = { curves: new Map(), ids: [], chart: null, resize: null };
+
+  // The jobs the overview draws: running ones and those finished within OVERVIEW_RECENT_MS,
+  // the newest OVERVIEW_MAX_JOBS, in id order.
+  function overviewMembers() {
+    const now = Date.now();
+    return [...jobs.values()]
+      .filter((job) => job.step > 0 && (job.state === 'running' ||
+        (FINISHED.has(job.state) && job.finished_at &&
+         now - Date.parse(job.finished_at) < OVERVIEW_RECENT_MS)))
+      .sort((a, b) => a.id - b.id)
+      .slice(-OVERVIEW_MAX_JOBS)
+      .map((job) => job.id);
+  }
+
+  // A job's loss on the overview: its history downsampled, then live points appended; past
+  // twice OVERVIEW_POINTS every other point is dropped (the card keeps every point).
+  function addToCurve(curve, step, loss) {
+    const count = curve.steps.length;
+    if (count && step <= curve.steps[count - 1]) return;
+    curve.steps.push(step);
+    curve.loss.push(loss);
+    if (curve.steps.length > 2 * OVERVIEW_POINTS) {
+      const keep = (_, i, all) => i % 2 === 0 || i === all.length - 1;
+      curve.steps = curve.steps.filter(keep);
+      curve.loss = curve.loss.filter(keep);
+    }
+  }
+
+  async function loadCurve(id, curve) {
+    try {
+      const response = await fetch(`/api/v1/jobs/${id}/metrics?max_points=${OVERVIEW_POINTS}`);
+      if (!response.ok) return;
+      const body = await response.json();
+      if (overview.curves.get(id) !== curve) return;  // left the overview meanwhile
+      const first = curve.steps.length ? curve.steps[0] : Infinity;
+      const older = body.points.filter((point) => point.step < first);
+      curve.steps = older.map((point) => point.step).concat(curve.steps);
+      curve.loss = older.map((point) => (point.loss_nonfinite ? null : point.loss))
+        .concat(curve.loss);
+      overviewChanged();
+    } catch {
+      // Live points still draw; the next page load fetches the history again.
+    }
+  }
+
+  function renderOverview() {
+    const ids = overviewMembers();
+    for (const id of overview.curves.keys()) if (!ids.includes(id)) overview.curves.delete(id);
+    for (const id of ids) {
+      if (overview.curves.has(id)) continue;
+      const curve = { steps: [], loss: [] };
+      overview.curves.set(id, curve);
+      loadCurve(id, curve);
+    }
+    $('#overview-empty').hidden = ids.length > 0;
+    $('#overview').hidden = ids.length === 0;
+    const data = uPlot.join(ids.map((id) => {
+      const curve = overview.curves.get(id);
+      return [curve.steps, curve.loss];
+    }));
+    const labels = ids.map((id) => jobName(id));
+    if (!overview.chart || labels.join('\n') !== overview.chart.series.slice(1)
+      .map((series) => series.label).join('\n')) {
+      createOverview(ids, labels, data);
+    } else if (ids.length) {
+      overview.chart.setData(data);
+    }
+    overview.ids = ids;
+    $('#overview').dataset.jobs = ids.join(',');
+  }
+
+  // The series whose curve passes within 24 px of the cursor, vertically, at the cursor's step
+  // (each job's nearest point there: jobs report at different steps); the closest one wins.
+  function curveUnderCursor(u) {
+    const { idx, top } = u.cursor;
+    if (idx === null || idx === undefined || top === null || top === undefined) return undefined;
+    let best;
+    let bestDistance = 24;
+    for (let i = 1; i < u.series.length; i += 1) {
+      if (!u.series[i].show) continue;
+      const values = u.data[i];
+      let value;
+      for (let d = 0; d < values.length && value === undefined; d += 1) {
+        for (const at of [idx - d, idx + d]) {
+          if (value === undefined && values[at] !== undefined && values[at] !== null) {
+            value = values[at];
+          }
+        }
+        if (idx - d < 0 && idx + d >= values.length) break;
+      }
+      if (value === undefined) continue;
+      const distance = Math.abs(u.valToPos(value, u.series[i].scale) - top);
+      if (distance <= bestDistance) {
+        best = i;
+        bestDistance = distance;
+      }
+    }
+    return best;
+  }
+
+  function createOverview(ids, labels, data) {
+    overview.chart?.destroy();
+    overview.chart = null;
+    if (!ids.length) return;
+    const target = $('#overview');
+    target.replaceChildren();
+    overview.chart = new uPlot({
+      width: Math.max(300, target.clientWidth),
+      height: OVERVIEW_HEIGHT,
+      scales: { x: { time: false } },
+      axes: [{ label: 'step' }, { label: 'loss' }],
+      cursor: { focus: { prox: 24 } },
+      focus: { alpha: 0.3 },
+      series: [{ label: 'step' }, ...labels.map((label, index) => ({
+        label,
+        stroke: PALETTE[ids[index] % PALETTE.length],  // a job keeps its colour
+        width: 2,
+        spanGaps: true,
+        points: { show: false },
+      }))],
+    }, data, target);
+    overview.chart.over.addEventListener('click', () => {
+      const series = curveUnderCursor(overview.chart);
+      const id = series ? overview.ids[series - 1] : undefined;
+      if (id === undefined) return;
+      if (!watches.has(id)) watch(id);
+      watches.get(id).panel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    });
+    overview.chart.over.title = 'Click a curve to open its job';
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -226,6 +395,10 @@
       loading: false,
       generation: 0,
       resize: null,
+      lossScalars: [],         // the *loss scalars drawn on the main chart, in arrival order
+      scalarCharts: new Map(), // name → uPlot, one small chart per other scalar
+      logTimer: 0,
+      logSize: null,
     };
     panel.dataset.jobId = id;
     panel.dataset.points = '0';
@@ -245,12 +418,16 @@
     $('#no-charts').hidden = true;
     w.resize = new ResizeObserver(() => {
       if (w.chart) w.chart.setSize({ width: chartWidth(w), height: CHART_HEIGHT });
+      for (const [name, chart] of w.scalarCharts) {
+        chart.setSize({ width: scalarChartWidth(w, name), height: SCALAR_CHART_HEIGHT });
+      }
     });
     w.resize.observe($('.chart', panel));
     createChart(w);
     renderPanelHeader(w);
     rowChanged(id);
     loadHistory(w);
+    followLog(w);
   }
 
   function unwatch(id) {
@@ -260,6 +437,8 @@
     w.generation += 1;  // a history load still in flight is dropped
     w.resize.disconnect();
     w.chart?.destroy();
+    for (const chart of w.scalarCharts.values()) chart.destroy();
+    clearTimeout(w.logTimer);
     w.panel.remove();
     dirtyCharts.delete(w);
     $('#no-charts').hidden = watches.size > 0;
@@ -329,6 +508,7 @@
 
   function createChart(w) {
     w.chart?.destroy();
+    w.lossScalars = [...w.points.scalars.keys()].filter(onLossAxis);
     const options = {
       width: chartWidth(w),
       height: CHART_HEIGHT,
@@ -373,6 +553,15 @@
           points: { show: false },
           value: (u, v) => (v === null ? '—' : formatPercent(v)),
         },
+        ...w.lossScalars.map((name, index) => ({
+          label: name,
+          scale: 'loss',
+          stroke: PALETTE[(index + 1) % PALETTE.length],
+          width: 1.5,
+          dash: [6, 3],
+          spanGaps: true,  // reported once an epoch: a line through its points
+          points: { show: false },
+        })),
       ],
       hooks: { draw: [(u) => drawNonFinite(u, w)] },
     };
@@ -386,12 +575,19 @@
   // Copies: uPlot keeps the arrays it is given, and Points keeps growing its own.
   function chartData(w) {
     const p = w.points;
-    return [p.steps.slice(), p.loss.slice(), smooth(p.loss, w.smoothing), p.accuracy.slice()];
+    return [p.steps.slice(), p.loss.slice(), smooth(p.loss, w.smoothing), p.accuracy.slice(),
+            ...w.lossScalars.map((name) => p.scalars.get(name).slice())];
   }
 
   function renderChart(w) {
     if (!watches.has(w.id)) return;
-    w.chart.setData(chartData(w));
+    const lossScalars = [...w.points.scalars.keys()].filter(onLossAxis);
+    if (lossScalars.join() !== w.lossScalars.join()) {
+      createChart(w);  // a new *loss scalar: its series joins the chart
+    } else {
+      w.chart.setData(chartData(w));
+    }
+    renderScalarCharts(w);
     w.panel.dataset.points = String(w.points.steps.length);
     const note = $('.nonfinite', w.panel);
     const marks = [...w.points.nonfinite].map(([step, kind]) => `step ${step} (${kind})`);
@@ -400,6 +596,84 @@
       ? `Non-finite loss, marked in red: ${marks.slice(0, 5).join(', ')}` +
         (marks.length > 5 ? ` and ${marks.length - 5} more` : '')
       : '';
+  }
+
+  // The named scalars that are not losses (lr, grad_norm, ...): a small chart each, in the order
+  // they were first reported.
+  function renderScalarCharts(w) {
+    const holder = $('.scalars', w.panel);
+    for (const [name, values] of w.points.scalars) {
+      if (onLossAxis(name)) continue;
+      const data = [w.points.steps.slice(), values.slice()];
+      const chart = w.scalarCharts.get(name);
+      if (chart) {
+        chart.setData(data);
+        continue;
+      }
+      const figure = document.createElement('figure');
+      figure.className = 'scalar-chart';
+      figure.dataset.scalar = name;
+      const caption = document.createElement('figcaption');
+      caption.textContent = name;
+      const target = document.createElement('div');
+      figure.append(caption, target);
+      holder.append(figure);
+      holder.hidden = false;
+      const stroke = PALETTE[(w.scalarCharts.size + 3) % PALETTE.length];
+      w.scalarCharts.set(name, new uPlot({
+        width: scalarChartWidth(w, name),
+        height: SCALAR_CHART_HEIGHT,
+        scales: { x: { time: false } },
+        legend: { show: false },
+        axes: [{}, { size: 56 }],
+        series: [{ label: 'step' },
+                 { label: name, stroke, width: 1.5, spanGaps: true, points: { show: false } }],
+      }, data, target));
+    }
+  }
+
+  function scalarChartWidth(w, name) {
+    const figure = $(`.scalar-chart[data-scalar="${name}"]`, w.panel);
+    return Math.max(180, figure ? figure.clientWidth : 240);
+  }
+
+  // A real job's card shows the tail of its log (stdout, stderr and vapord's notes), polled
+  // while it runs and read once more when it has ended.
+  async function followLog(w) {
+    const job = jobs.get(w.id);
+    if (!job || job.kind !== 'command' || !watches.has(w.id)) return;
+    const box = $('.log', w.panel);
+    box.hidden = false;
+    try {
+      const response = await fetch(`/api/v1/jobs/${w.id}/log?tail_bytes=${LOG_TAIL_BYTES}`);
+      const size = response.headers.get('X-Log-Size');
+      const text = $('.log-text', w.panel);
+      if (response.status === 404) {
+        text.textContent = 'No output yet.';
+      } else if (!response.ok) {
+        text.textContent = `Could not read the log: ${await errorMessage(response)}`;
+      } else if (size !== w.logSize) {
+        const atEnd = text.scrollTop + text.clientHeight >= text.scrollHeight - 4;
+        text.textContent = await response.text();
+        $('.log-size', w.panel).textContent = `(${formatBytes(Number(size))})`;
+        if (atEnd) text.scrollTop = text.scrollHeight;
+        w.logSize = size;
+      }
+    } catch {
+      // The next poll tries again.
+    }
+    const now = jobs.get(w.id);
+    if (watches.has(w.id) && now && !(FINISHED.has(now.state) && w.logReadAfterEnd)) {
+      w.logReadAfterEnd = FINISHED.has(now.state);
+      w.logTimer = setTimeout(() => followLog(w), LOG_POLL_MS);
+    }
+  }
+
+  function formatBytes(bytes) {
+    if (!Number.isFinite(bytes)) return '';
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   }
 
   function renderPanelHeader(w) {
@@ -522,7 +796,15 @@
         job[key] = point[key];
         job[`${key}_nonfinite`] = point[`${key}_nonfinite`];
       }
+      if (point.scalars) job.scalars = { ...job.scalars, ...point.scalars };
       rowChanged(job.id);
+    }
+    const curve = overview.curves.get(point.job_id);
+    if (curve) {
+      addToCurve(curve, point.step, point.loss_nonfinite ? null : point.loss);
+      overviewChanged();
+    } else if (job && job.state === 'running') {
+      overviewChanged();  // its first point: it joins the overview
     }
     const w = watches.get(point.job_id);
     if (w && w.points.add(point)) {
@@ -546,6 +828,7 @@
       job.started_at = change.ts;
     }
     rowChanged(job.id);
+    overviewChanged();
     announce(job, change.to);
   }
 
@@ -655,6 +938,41 @@
     renderedPoints(id) {
       return watches.get(id)?.chart?.data[0].length ?? 0;
     },
+    // The named scalars of a watched job's card: those drawn with the loss, those with a small
+    // chart of their own, and how many points each small chart draws.
+    scalars(id) {
+      const w = watches.get(id);
+      if (!w) return null;
+      const small = {};
+      for (const [name, chart] of w.scalarCharts) {
+        small[name] = chart.data[1].filter((v) => v !== null && v !== undefined).length;
+      }
+      return { withLoss: [...w.lossScalars], small,
+               mainSeries: w.chart.series.slice(1).map((series) => series.label) };
+    },
+    // The log tail a real job's card shows.
+    logText: (id) => (watches.has(id) ? $('.log-text', watches.get(id).panel).textContent : null),
+    // The jobs the overview draws, in series order, and the points of each.
+    overview: () => ({
+      ids: [...overview.ids],
+      labels: overview.chart ? overview.chart.series.slice(1).map((series) => series.label) : [],
+      points: Object.fromEntries(overview.ids.map((id) => [id,
+                                                          overview.curves.get(id).steps.length])),
+    }),
+    // Where a job's curve on the overview passes mid-way, in page coordinates.
+    overviewCurvePosition(id) {
+      const u = overview.chart;
+      const index = overview.ids.indexOf(id);
+      if (!u || index < 0) return null;
+      const values = u.data[index + 1];
+      const drawn = values.flatMap((value, at) => (value === null || value === undefined ? []
+                                                                                         : [at]));
+      if (!drawn.length) return null;
+      const last = drawn[Math.floor(drawn.length / 2)];
+      const box = u.over.getBoundingClientRect();
+      return { x: box.left + u.valToPos(u.data[0][last], 'x'),
+               y: box.top + u.valToPos(values[last], u.series[index + 1].scale) };
+    },
     // How many hellos arrived: 1 + the number of reconnects.
     connections: () => helloCount,
     // Drops the feed connection as a network failure would; the page reconnects by itself.
@@ -663,5 +981,12 @@
     },
   });
 
+  overview.resize = new ResizeObserver(() => {
+    const target = $('#overview');
+    overview.chart?.setSize({ width: Math.max(300, target.clientWidth), height: OVERVIEW_HEIGHT });
+  });
+  overview.resize.observe($('#overview'));
+  // Finished jobs age out of the overview even when nothing else happens.
+  setInterval(overviewChanged, 60 * 1000);
   connect();
 })();

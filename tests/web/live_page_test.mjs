@@ -8,19 +8,15 @@
 // and gets the success toasts. Screenshots go to <screenshot-dir>.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { Vapord, freePort, openBrowser, runBrowserTest, sleep, tap } from './support.mjs';
 
 const [vapordBinary, screenshotDir] = process.argv.slice(2);
 if (!vapordBinary || !screenshotDir) {
   console.error('usage: node live_page_test.mjs <vapord> <screenshot-dir>');
   process.exit(2);
 }
-const CHROMIUM = process.env.VAPOR_CHROMIUM || '/usr/bin/chromium';
 
 // One job completes (and runs long enough to live through a reconnect and a restart), one
 // crashes, one hits a NaN loss, one waits for the Start button.
@@ -52,288 +48,162 @@ const QUEUE = `jobs:
 const STEADY_STEPS = 200;
 const MANUAL_STEPS = 40;
 
-// A free port on 127.0.0.1, so that a restarted vapord comes back where the page looks for it.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// vapord on a temp folder; start() again after stop() reuses the folder and its database.
-class Vapord {
-  constructor(port) {
-    this.dir = mkdtempSync(path.join(tmpdir(), 'vapor-web-'));
-    this.port = port;
-    this.log = '';
-    writeFileSync(path.join(this.dir, 'jobs.yaml'), QUEUE);
-    writeFileSync(path.join(this.dir, 'vapord.yaml'), [
-      `listen: 127.0.0.1:${port}`,
-      `database: ${this.dir}/vapor.db`,
-      `queue: ${this.dir}/jobs.yaml`,
-      'scheduler:\n  max_concurrent: 4',
-      'store:\n  flush_interval: 100ms',
-      '',
-    ].join('\n'));
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  get token() {
-    return readFileSync(path.join(this.dir, 'api-token'), 'utf8').trim();
-  }
-
-  start() {
-    const starts = this.log.split('listening on').length;
-    this.process = spawn(vapordBinary, ['--config', path.join(this.dir, 'vapord.yaml')],
-                         { stdio: ['ignore', 'pipe', 'pipe'] });
-    const append = (chunk) => { this.log += chunk; };
-    this.process.stdout.setEncoding('utf8').on('data', append);
-    this.process.stderr.setEncoding('utf8').on('data', append);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`vapord did not listen:\n${this.log}`)), 20000);
-      const check = () => {
-        const found = [...this.log.matchAll(/listening on http:\/\/127\.0\.0\.1:(\d+)/g)];
-        if (found.length >= starts) {
-          clearTimeout(timer);
-          assert.equal(Number(found[found.length - 1][1]), this.port);
-          resolve();
-        }
-      };
-      this.process.stdout.on('data', check);
-      this.process.stderr.on('data', check);
-      this.process.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`vapord exited ${code} before listening:\n${this.log}`));
-      });
-    });
-  }
-
-  async stop() {
-    const child = this.process;
-    if (!child || child.exitCode !== null) return;
-    child.removeAllListeners('exit');
-    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    const code = await Promise.race([exited, sleep(10000).then(() => 'timeout')]);
-    if (code === 'timeout') {
-      child.kill('SIGKILL');
-      throw new Error('vapord did not exit within 10 s of SIGTERM');
-    }
-    assert.equal(code, 0, `vapord exited ${code}:\n${this.log}`);
-  }
-
-  async jobs() {
-    const response = await fetch(`${this.url}/api/v1/jobs`);
-    return (await response.json()).jobs;
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let passed = 0;
-function ok(what) {
-  passed += 1;
-  console.log(`ok ${passed} - ${what}`);
-}
+const report = tap();
+const { ok } = report;
 
 async function main() {
   mkdirSync(screenshotDir, { recursive: true });
   rmSync(path.join(screenshotDir, 'failure.png'), { force: true });
-  const userDataDir = mkdtempSync(path.join(tmpdir(), 'vapor-chromium-'));
-  const daemon = new Vapord(await freePort());
+  const daemon = new Vapord(vapordBinary, await freePort(), QUEUE);
   // The browser first: the jobs start with vapord, and the page must be there to see them fail.
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 1000 },
+  const browser = await openBrowser(screenshotDir);
+  const { page, shoot } = browser;
+
+  await runBrowserTest({ daemon, browser, report, failureShot: 'failure.png' }, async () => {
+      await daemon.start();
+      const response = await page.goto(`${daemon.url}/`);
+      assert.equal(response.status(), 200);
+      assert.match(response.headers()['content-security-policy'], /default-src 'self'/);
+      await page.waitForSelector('#jobs tbody tr[data-state]');
+      await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
+      await page.waitForSelector('#connection.live');
+      const ids = Object.fromEntries((await daemon.jobs()).map((job) => [job.name, job.id]));
+      const row = (name) => page.locator(`#jobs tbody tr[data-job-id="${ids[name]}"]`);
+      const panel = (name) => page.locator(`.chart-panel[data-job-id="${ids[name]}"]`);
+      // Rows are redrawn on the next animation frame: wait for a cell to read exactly `text`.
+      const cell = (name, selector, text) => row(name).locator(selector)
+        .filter({ hasText: new RegExp(`^${text}$`) }).waitFor();
+      ok('the page lists every job from the hello');
+
+      // Watch two jobs at once.
+      await row('steady').getByRole('button', { name: 'Watch steady' }).click();
+      await row('diverges').getByRole('button', { name: 'Watch diverges' }).click();
+      await page.waitForSelector(`.chart-panel[data-job-id="${ids.steady}"] canvas`);
+      await page.waitForSelector(`.chart-panel[data-job-id="${ids.diverges}"] canvas`);
+      assert.equal(await row('steady').locator('button.watch').getAttribute('aria-pressed'),
+                   'true');
+
+      const rendered = (name) => panel(name).evaluate((element) => Number(element.dataset.points));
+      const progress = (name) => row(name).locator('progress').evaluate((bar) => bar.value);
+      await page.waitForFunction((id) => Number(document.querySelector(
+        `.chart-panel[data-job-id="${id}"]`).dataset.points) >= 5, ids.steady);
+      const pointsBefore = await rendered('steady');
+      const progressBefore = await progress('steady');
+      await sleep(1500);
+      const pointsAfter = await rendered('steady');
+      const progressAfter = await progress('steady');
+      assert.ok(pointsAfter >= pointsBefore + 8,
+                `the curve grew: ${pointsBefore} -> ${pointsAfter}`);
+      // The attribute says what the chart draws (read both at once: points keep coming).
+      const [attribute, drawn] = await page.evaluate((id) => [
+        Number(document.querySelector(`.chart-panel[data-job-id="${id}"]`).dataset.points),
+        window.vapor.renderedPoints(id)], ids.steady);
+      assert.equal(attribute, drawn);
+      ok(`points arrive and the curve grows (${pointsBefore} -> ${pointsAfter} points drawn)`);
+      assert.ok(progressAfter > progressBefore, `progress ${progressBefore} -> ${progressAfter}`);
+      await cell('steady', '.badge', 'running');
+      ok(`the progress bar advances (${progressBefore.toFixed(3)} -> ${progressAfter.toFixed(3)})`);
+
+      // Smoothing and log scale are per chart and keep the points.
+      await panel('steady').locator('input.smoothing').fill('0.9');
+      assert.equal(await panel('steady').locator('output').textContent(), '0.90');
+      await panel('steady').getByLabel('Log scale').check();
+      await page.waitForSelector(`.chart-panel[data-job-id="${ids.steady}"] canvas`);
+      assert.ok(await rendered('steady') >= pointsAfter);
+      ok('smoothing slider and log-scale toggle redraw the chart');
+      await shoot('01-running.png');
+
+      // The crash and the NaN loss: error toasts with their reasons.
+      const crashToast = page.locator('.toast-error', { hasText: 'crashes failed: crashed' });
+      await crashToast.waitFor();
+      await cell('crashes', '.badge', 'failed');
+      await cell('crashes', '.reason', 'crashed');
+      ok('a failing job raises an error toast with its reason');
+      await page.locator('.toast-error', { hasText: 'diverges failed: nonfinite_loss' }).waitFor();
+      const diverged = await page.evaluate((id) => window.vapor.points(id), ids.diverges);
+      assert.deepEqual(diverged.nonfinite, [40]);
+      assert.ok(diverged.steps.includes(40), 'the NaN point is kept, not dropped');
+      await panel('diverges').locator('p.nonfinite', { hasText: 'step 40 (nan)' }).waitFor();
+      await cell('diverges', '.loss', 'NaN');
+      ok('a NaN loss is marked on the chart and in the list');
+      await shoot('02-failure-toasts.png');
+
+      // A dropped feed connection: the page reconnects and replays what it missed.
+      assert.equal(await page.evaluate(() => window.vapor.connections()), 1);
+      await page.evaluate(() => window.vapor.dropConnection());
+      await page.waitForSelector('#connection.down');
+      await page.waitForFunction(() => window.vapor.connections() === 2);
+      await page.waitForSelector('#connection.live');
+      // steady stepped while the page was away (250 ms or more): the replay fills that in.
+      await page.waitForFunction((id) => window.vapor.points(id).replayed > 0, ids.steady);
+      ok('a dropped connection reconnects by itself and replays the missed points');
+
+      // vapord itself goes away and comes back on the same port; steady resumes where it was.
+      const stepAtStop = (await daemon.jobs()).find((job) => job.name === 'steady').step;
+      assert.ok(stepAtStop < STEADY_STEPS, `steady still runs at the restart (step ${stepAtStop})`);
+      await daemon.stop();
+      await page.waitForSelector('#connection.down');
+      await shoot('03-disconnected.png');
+      await sleep(1000);
+      await daemon.start();
+      await page.waitForFunction(() => window.vapor.connections() === 3, null, { timeout: 30000 });
+      ok(`the page reconnects after vapord restarts (steady was at step ${stepAtStop})`);
+
+      // Start the manual job, watched from before its first step: a wrong token is refused and
+      // asked for again.
+      await row('manual').getByRole('button', { name: 'Watch manual' }).click();
+      await page.waitForSelector(`.chart-panel[data-job-id="${ids.manual}"] canvas`);
+      await row('manual').getByRole('button', { name: 'Start manual' }).click();
+      const dialog = page.getByRole('dialog', { name: 'API token' });
+      await dialog.waitFor();
+      await dialog.getByLabel('Token').fill('not-the-token');
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.locator('#token-problem', { hasText: 'not valid' }).waitFor();
+      ok('a refused token (401) asks again');
+      await dialog.getByLabel('Token').fill(daemon.token);
+      await shoot('04-token-dialog.png');
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await page.waitForFunction((id) => ['running', 'complete'].includes(
+        document.querySelector(`#jobs tr[data-job-id="${id}"]`).dataset.state), ids.manual);
+      const kept = await page.evaluate(() => sessionStorage.getItem('vapor.api-token'));
+      assert.equal(kept, daemon.token, 'the token is kept in sessionStorage');
+      ok('the Start button starts the manual job with the token from the dialog');
+      await page.locator('.toast-success', { hasText: `manual completed (${MANUAL_STEPS} steps)` })
+        .waitFor();
+      await page.waitForFunction(([id, steps]) => window.vapor.renderedPoints(id) === steps,
+                                 [ids.manual, MANUAL_STEPS]);
+      assert.deepEqual((await page.evaluate((id) => window.vapor.points(id), ids.manual)).steps,
+                       Array.from({ length: MANUAL_STEPS }, (_, i) => i + 1));
+      ok('the manual job completes with a success toast, its whole curve drawn');
+
+      // steady completes: a success toast, and every step exactly once despite the outages.
+      await page.locator('.toast-success', { hasText: `steady completed (${STEADY_STEPS} steps)` })
+        .waitFor({ timeout: 60000 });
+      await cell('steady', '.badge', 'complete');
+      assert.equal(await progress('steady'), 1);
+      ok('a completing job raises a success toast');
+      await page.waitForFunction(([id, steps]) => window.vapor.renderedPoints(id) === steps,
+                                 [ids.steady, STEADY_STEPS]);
+      const steady = await page.evaluate((id) => window.vapor.points(id), ids.steady);
+      const expected = Array.from({ length: STEADY_STEPS }, (_, i) => i + 1);
+      assert.deepEqual(steady.steps, expected,
+                       'steps 1..200, each once, after a drop and a restart');
+      assert.equal(await rendered('steady'), STEADY_STEPS);
+      ok(`no gap and no duplicate across the reconnects (${steady.replayed} points replayed, ` +
+         `${steady.duplicates} overlapping ones dropped)`);
+      await shoot('05-finished.png');
+
+      // The page's files are served with validators: a reload revalidates and gets 304s.
+      const revalidated = await page.evaluate(async () => {
+        const first = await fetch('/assets/app.js');
+        const again = await fetch('/assets/app.js',
+                                  { headers: { 'If-None-Match': first.headers.get('ETag') } });
+        return [first.status, again.status, first.headers.get('Content-Type')];
+      });
+      assert.deepEqual(revalidated, [200, 304, 'text/javascript; charset=utf-8']);
+      ok('assets carry an ETag and answer If-None-Match with 304');
   });
-  const page = context.pages()[0] || await context.newPage();
-  page.setDefaultTimeout(30000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    // A CSP violation shows up here; so would anything app.js logs as an error.
-    const text = message.text();
-    if (message.type() === 'error' && /Content Security Policy|Refused to|Uncaught/.test(text)) {
-      problems.push(`console: ${text}`);
-    }
-  });
-  const shoot = async (name) => {
-    const file = path.join(screenshotDir, name);
-    await page.screenshot({ path: file, fullPage: true });
-    console.log(`# screenshot ${file}`);
-  };
-
-  try {
-    await daemon.start();
-    const response = await page.goto(`${daemon.url}/`);
-    assert.equal(response.status(), 200);
-    assert.match(response.headers()['content-security-policy'], /default-src 'self'/);
-    await page.waitForSelector('#jobs tbody tr[data-state]');
-    await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
-    await page.waitForSelector('#connection.live');
-    const ids = Object.fromEntries((await daemon.jobs()).map((job) => [job.name, job.id]));
-    const row = (name) => page.locator(`#jobs tbody tr[data-job-id="${ids[name]}"]`);
-    const panel = (name) => page.locator(`.chart-panel[data-job-id="${ids[name]}"]`);
-    // Rows are redrawn on the next animation frame: wait for a cell to read exactly `text`.
-    const cell = (name, selector, text) => row(name).locator(selector)
-      .filter({ hasText: new RegExp(`^${text}$`) }).waitFor();
-    ok('the page lists every job from the hello');
-
-    // Watch two jobs at once.
-    await row('steady').getByRole('button', { name: 'Watch steady' }).click();
-    await row('diverges').getByRole('button', { name: 'Watch diverges' }).click();
-    await page.waitForSelector(`.chart-panel[data-job-id="${ids.steady}"] canvas`);
-    await page.waitForSelector(`.chart-panel[data-job-id="${ids.diverges}"] canvas`);
-    assert.equal(await row('steady').locator('button.watch').getAttribute('aria-pressed'), 'true');
-
-    const rendered = (name) => panel(name).evaluate((element) => Number(element.dataset.points));
-    const progress = (name) => row(name).locator('progress').evaluate((bar) => bar.value);
-    await page.waitForFunction((id) => Number(document.querySelector(
-      `.chart-panel[data-job-id="${id}"]`).dataset.points) >= 5, ids.steady);
-    const pointsBefore = await rendered('steady');
-    const progressBefore = await progress('steady');
-    await sleep(1500);
-    const pointsAfter = await rendered('steady');
-    const progressAfter = await progress('steady');
-    assert.ok(pointsAfter >= pointsBefore + 8, `the curve grew: ${pointsBefore} -> ${pointsAfter}`);
-    // The attribute says what the chart draws (read both at once: points keep coming).
-    const [attribute, drawn] = await page.evaluate((id) => [
-      Number(document.querySelector(`.chart-panel[data-job-id="${id}"]`).dataset.points),
-      window.vapor.renderedPoints(id)], ids.steady);
-    assert.equal(attribute, drawn);
-    ok(`points arrive and the curve grows (${pointsBefore} -> ${pointsAfter} points drawn)`);
-    assert.ok(progressAfter > progressBefore, `progress ${progressBefore} -> ${progressAfter}`);
-    await cell('steady', '.badge', 'running');
-    ok(`the progress bar advances (${progressBefore.toFixed(3)} -> ${progressAfter.toFixed(3)})`);
-
-    // Smoothing and log scale are per chart and keep the points.
-    await panel('steady').locator('input.smoothing').fill('0.9');
-    assert.equal(await panel('steady').locator('output').textContent(), '0.90');
-    await panel('steady').getByLabel('Log scale').check();
-    await page.waitForSelector(`.chart-panel[data-job-id="${ids.steady}"] canvas`);
-    assert.ok(await rendered('steady') >= pointsAfter);
-    ok('smoothing slider and log-scale toggle redraw the chart');
-    await shoot('01-running.png');
-
-    // The crash and the NaN loss: error toasts with their reasons.
-    const crashToast = page.locator('.toast-error', { hasText: 'crashes failed: crashed' });
-    await crashToast.waitFor();
-    await cell('crashes', '.badge', 'failed');
-    await cell('crashes', '.reason', 'crashed');
-    ok('a failing job raises an error toast with its reason');
-    await page.locator('.toast-error', { hasText: 'diverges failed: nonfinite_loss' }).waitFor();
-    const diverged = await page.evaluate((id) => window.vapor.points(id), ids.diverges);
-    assert.deepEqual(diverged.nonfinite, [40]);
-    assert.ok(diverged.steps.includes(40), 'the NaN point is kept, not dropped');
-    await panel('diverges').locator('p.nonfinite', { hasText: 'step 40 (nan)' }).waitFor();
-    await cell('diverges', '.loss', 'NaN');
-    ok('a NaN loss is marked on the chart and in the list');
-    await shoot('02-failure-toasts.png');
-
-    // A dropped feed connection: the page reconnects and replays what it missed.
-    assert.equal(await page.evaluate(() => window.vapor.connections()), 1);
-    await page.evaluate(() => window.vapor.dropConnection());
-    await page.waitForSelector('#connection.down');
-    await page.waitForFunction(() => window.vapor.connections() === 2);
-    await page.waitForSelector('#connection.live');
-    // steady stepped while the page was away (250 ms or more): the replay fills that in.
-    await page.waitForFunction((id) => window.vapor.points(id).replayed > 0, ids.steady);
-    ok('a dropped connection reconnects by itself and replays the missed points');
-
-    // vapord itself goes away and comes back on the same port; steady resumes where it was.
-    const stepAtStop = (await daemon.jobs()).find((job) => job.name === 'steady').step;
-    assert.ok(stepAtStop < STEADY_STEPS, `steady still runs at the restart (step ${stepAtStop})`);
-    await daemon.stop();
-    await page.waitForSelector('#connection.down');
-    await shoot('03-disconnected.png');
-    await sleep(1000);
-    await daemon.start();
-    await page.waitForFunction(() => window.vapor.connections() === 3, null, { timeout: 30000 });
-    ok(`the page reconnects after vapord restarts (steady was at step ${stepAtStop})`);
-
-    // Start the manual job, watched from before its first step: a wrong token is refused and
-    // asked for again.
-    await row('manual').getByRole('button', { name: 'Watch manual' }).click();
-    await page.waitForSelector(`.chart-panel[data-job-id="${ids.manual}"] canvas`);
-    await row('manual').getByRole('button', { name: 'Start manual' }).click();
-    const dialog = page.getByRole('dialog', { name: 'API token' });
-    await dialog.waitFor();
-    await dialog.getByLabel('Token').fill('not-the-token');
-    await dialog.getByRole('button', { name: 'Save' }).click();
-    await dialog.locator('#token-problem', { hasText: 'not valid' }).waitFor();
-    ok('a refused token (401) asks again');
-    await dialog.getByLabel('Token').fill(daemon.token);
-    await shoot('04-token-dialog.png');
-    await dialog.getByRole('button', { name: 'Save' }).click();
-    await dialog.waitFor({ state: 'hidden' });
-    await page.waitForFunction((id) => ['running', 'complete'].includes(
-      document.querySelector(`#jobs tr[data-job-id="${id}"]`).dataset.state), ids.manual);
-    const kept = await page.evaluate(() => sessionStorage.getItem('vapor.api-token'));
-    assert.equal(kept, daemon.token, 'the token is kept in sessionStorage');
-    ok('the Start button starts the manual job with the token from the dialog');
-    await page.locator('.toast-success', { hasText: `manual completed (${MANUAL_STEPS} steps)` })
-      .waitFor();
-    await page.waitForFunction(([id, steps]) => window.vapor.renderedPoints(id) === steps,
-                               [ids.manual, MANUAL_STEPS]);
-    assert.deepEqual((await page.evaluate((id) => window.vapor.points(id), ids.manual)).steps,
-                     Array.from({ length: MANUAL_STEPS }, (_, i) => i + 1));
-    ok('the manual job completes with a success toast, its whole curve drawn');
-
-    // steady completes: a success toast, and every step exactly once despite the outages.
-    await page.locator('.toast-success', { hasText: `steady completed (${STEADY_STEPS} steps)` })
-      .waitFor({ timeout: 60000 });
-    await cell('steady', '.badge', 'complete');
-    assert.equal(await progress('steady'), 1);
-    ok('a completing job raises a success toast');
-    await page.waitForFunction(([id, steps]) => window.vapor.renderedPoints(id) === steps,
-                               [ids.steady, STEADY_STEPS]);
-    const steady = await page.evaluate((id) => window.vapor.points(id), ids.steady);
-    const expected = Array.from({ length: STEADY_STEPS }, (_, i) => i + 1);
-    assert.deepEqual(steady.steps, expected, 'steps 1..200, each once, after a drop and a restart');
-    assert.equal(await rendered('steady'), STEADY_STEPS);
-    ok(`no gap and no duplicate across the reconnects (${steady.replayed} points replayed, ` +
-       `${steady.duplicates} overlapping ones dropped)`);
-    await shoot('05-finished.png');
-
-    // The page's files are served with validators: a reload revalidates and gets 304s.
-    const revalidated = await page.evaluate(async () => {
-      const first = await fetch('/assets/app.js');
-      const again = await fetch('/assets/app.js',
-                                { headers: { 'If-None-Match': first.headers.get('ETag') } });
-      return [first.status, again.status, first.headers.get('Content-Type')];
-    });
-    assert.deepEqual(revalidated, [200, 304, 'text/javascript; charset=utf-8']);
-    ok('assets carry an ETag and answer If-None-Match with 304');
-
-    assert.deepEqual(problems, [], 'no script errors and no CSP violations');
-    ok('no script errors or CSP violations');
-  } catch (error) {
-    await shoot('failure.png').catch(() => {});
-    console.log(`not ok ${passed + 1} - ${error.message}`);
-    console.log(`# vapord log (tail):\n${daemon.log.split('\n').slice(-40).join('\n')}`);
-    if (problems.length) console.log(`# browser problems:\n${problems.join('\n')}`);
-    process.exitCode = 1;
-  } finally {
-    await context.close().catch(() => {});
-    await daemon.stop().catch((error) => {
-      console.log(`# ${error.message}`);
-      process.exitCode = 1;
-    });
-    rmSync(daemon.dir, { recursive: true, force: true });
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
-  if (!process.exitCode) console.log(`1..${passed}`);
 }
 
 await main();

@@ -38,6 +38,8 @@ set(vapor_unit_dir [[${VAPOR_SYSTEMD_UNIT_DIR}]])")
 install(SCRIPT packaging/install-systemd-unit.cmake)
 
 install(FILES config/vapord.yaml config/jobs.yaml DESTINATION "${vapor_data_dir}")
+# The drop-in for hosts that run real trainers: an example, never active by itself.
+install(FILES systemd/vapord.service.d/runner.conf DESTINATION "${vapor_data_dir}/systemd")
 install(DIRECTORY config/demo DESTINATION "${vapor_data_dir}")
 install(DIRECTORY config/prometheus config/alertmanager DESTINATION "${vapor_data_dir}" OPTIONAL)
 install(DIRECTORY grafana/provisioning grafana/dashboards

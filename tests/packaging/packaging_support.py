@@ -35,6 +35,8 @@ def expected_files(source_dir, prefix, unit_dir, config_dir):
     if os.path.exists(os.path.join(source_dir, "systemd/vapord.service")):
         files[os.path.join(under_prefix(prefix, unit_dir), "vapord.service")] = \
             "systemd/vapord.service"
+    if os.path.exists(os.path.join(source_dir, "systemd/vapord.service.d/runner.conf")):
+        files[os.path.join(share, "systemd/runner.conf")] = "systemd/vapord.service.d/runner.conf"
     if os.path.exists(os.path.join(source_dir, "RUNBOOK.md")):
         files[os.path.join(share, "RUNBOOK.md")] = "RUNBOOK.md"
     folders = {

@@ -14,19 +14,13 @@
 namespace vapor::app {
 namespace {
 
-metrics::JobIdentity identity_of(core::JobId id, const core::JobSpec &spec) {
-  return {id,
-          spec.name,
-          spec.model,
-          spec.epochs,
-          spec.total_steps(),
-          spec.batch_size,
+metrics::JobIdentity identity_of(core::JobId id, const core::JobSpec& spec) {
+  return {id, spec.name, spec.model, spec.epochs, spec.total_steps(), spec.batch_size,
           spec.learning_rate};
 }
 
 /// Where a restored job stands, for its metrics.
-metrics::JobStatus status_of(const runtime::RestoredJob &job,
-                             core::WallTime last_progress_at) {
+metrics::JobStatus status_of(const runtime::RestoredJob& job, core::WallTime last_progress_at) {
   metrics::JobStatus status;
   status.state = job.state;
   status.reason = job.reason;
@@ -41,38 +35,35 @@ metrics::JobStatus status_of(const runtime::RestoredJob &job,
   return status;
 }
 
-} // namespace
+}  // namespace
 
-JobService::JobService(JobServiceOptions options, runtime::Scheduler &scheduler,
-                       std::function<void(const store::NewJob &)> record_job,
-                       metrics::VaporMetrics &metrics,
-                       const runtime::Clock &clock, std::function<void()> rearm)
-    : options_(std::move(options)), scheduler_(scheduler),
-      record_job_(std::move(record_job)), metrics_(metrics), clock_(clock),
+JobService::JobService(JobServiceOptions options, runtime::Scheduler& scheduler,
+                       std::function<void(const store::NewJob&)> record_job,
+                       metrics::VaporMetrics& metrics, const runtime::Clock& clock,
+                       std::function<void()> rearm)
+    : options_(std::move(options)),
+      scheduler_(scheduler),
+      record_job_(std::move(record_job)),
+      metrics_(metrics),
+      clock_(clock),
       rearm_(std::move(rearm)) {}
 
-Result<void> JobService::restore(store::SqliteJobStore &store) {
+Result<void> JobService::restore(store::SqliteJobStore& store) {
   auto stored = store.load_jobs();
-  if (!stored)
-    return stored.error();
+  if (!stored) return stored.error();
   std::size_t resumed = 0;
-  auto hold =
-      scheduler_
-          .hold_dispatch(); // priorities, not row order, decide who starts
+  auto hold = scheduler_.hold_dispatch();  // priorities, not row order, decide who starts
   config::SpecDefaults stored_defaults = options_.spec_defaults;
-  stored_defaults.allow_numeric_names =
-      true; // named before all-digit names were refused
-  for (auto &row : *stored) {
+  stored_defaults.allow_numeric_names = true;  // named before all-digit names were refused
+  for (auto& row : *stored) {
     next_id_ = std::max(next_id_, row.id + 1);
-    auto spec = config::parse_job_spec(row.spec_json,
-                                       "job " + std::to_string(row.id) +
-                                           " in " + options_.database,
-                                       stored_defaults);
+    auto spec = config::parse_job_spec(
+        row.spec_json, "job " + std::to_string(row.id) + " in " + options_.database,
+        stored_defaults);
     if (!spec.ok()) {
-      log::error("cannot restore job " + std::to_string(row.id) + " '" +
-                 row.name + "'; its history stays in the database: " +
-                 config::format_errors(spec.errors));
-      unrestorable_names_.insert(row.name); // the name stays taken
+      log::error("cannot restore job " + std::to_string(row.id) + " '" + row.name +
+                 "'; its history stays in the database: " + config::format_errors(spec.errors));
+      unrestorable_names_.insert(row.name);  // the name stays taken
       continue;
     }
     runtime::RestoredJob job;
@@ -94,53 +85,44 @@ Result<void> JobService::restore(store::SqliteJobStore &store) {
         last_progress_at = last->front().ts;
       }
     }
-    // A trainer never outlives vapord, so a command job that was running has
-    // lost its process: it fails (daemon_restart), or runs again where its spec
-    // asks for that.
-    const bool lost_process = job.state == core::JobState::running &&
-                              job.spec.kind == core::JobKind::command;
-    const bool requeue = lost_process && job.spec.command.on_daemon_restart ==
-                                             core::OnDaemonRestart::requeue;
+    // A trainer never outlives vapord, so a command job that was running has lost its
+    // process: it fails (daemon_restart), or runs again where its spec asks for that.
+    const bool lost_process =
+        job.state == core::JobState::running && job.spec.kind == core::JobKind::command;
+    const bool requeue =
+        lost_process && job.spec.command.on_daemon_restart == core::OnDaemonRestart::requeue;
     if (job.spec.kind == core::JobKind::command) {
       auto transitions = store.load_transitions(row.id);
       if (transitions) {
-        job.attempt =
-            1 +
-            static_cast<std::uint32_t>(std::count_if(
-                transitions->begin(), transitions->end(),
-                [](const auto &t) { return t.to == core::JobState::running; }));
+        job.attempt = 1 + static_cast<std::uint32_t>(std::count_if(
+                              transitions->begin(), transitions->end(),
+                              [](const auto& t) { return t.to == core::JobState::running; }));
       }
     }
     if (requeue) {
       job.state = core::JobState::queued;
       log::notice("job " + std::to_string(job.id) + " " + job.spec.name +
-                  ": its trainer ended with vapord; queued again "
-                  "(on_daemon_restart: requeue, "
-                  "attempt " +
-                  std::to_string(job.attempt) + ")");
+                  ": its trainer ended with vapord; queued again (on_daemon_restart: requeue, "
+                  "attempt " + std::to_string(job.attempt) + ")");
     } else if (job.state == core::JobState::running && !lost_process) {
       ++resumed;
       log::notice("job " + std::to_string(job.id) + " " + job.spec.name +
                   ": resuming after step " + std::to_string(job.step));
     }
-    metrics_.add_job(identity_of(job.id, job.spec),
-                     status_of(job, last_progress_at));
+    metrics_.add_job(identity_of(job.id, job.spec), status_of(job, last_progress_at));
     const core::JobId id = job.id;
     if (auto restored = scheduler_.restore_job(std::move(job)); !restored) {
       return restored.error();
     }
     if (lost_process && !requeue) {
-      log::warning("job " + std::to_string(id) + " " +
-                   scheduler_.find(id)->spec.name +
+      log::warning("job " + std::to_string(id) + " " + scheduler_.find(id)->spec.name +
                    ": its trainer ended with vapord; failed (daemon_restart)");
-      scheduler_.finish(id, {core::JobState::failed,
-                             std::string(core::reason::daemon_restart),
-                             std::nullopt,
-                             {}});
+      scheduler_.finish(id, {core::JobState::failed, std::string(core::reason::daemon_restart),
+                             std::nullopt, {}});
     }
   }
-  log::info("restored " + std::to_string(stored->size()) + " jobs from " +
-            options_.database + " (" + std::to_string(resumed) + " resuming)");
+  log::info("restored " + std::to_string(stored->size()) + " jobs from " + options_.database +
+            " (" + std::to_string(resumed) + " resuming)");
   return {};
 }
 
@@ -151,85 +133,72 @@ void JobService::queue_refused() {
 
 bool JobService::load_queue(std::string_view why) {
   const std::string queue_name = options_.queue.string();
-  auto queue = config::load_queue_file(options_.queue, options_.spec_defaults,
-                                       options_.queue_max_bytes);
+  auto queue =
+      config::load_queue_file(options_.queue, options_.spec_defaults, options_.queue_max_bytes);
   if (!queue.ok()) {
-    log::error("queue " + queue_name + " not loaded (" + std::string(why) +
-               "); nothing changed: " + std::to_string(queue.errors.size()) +
-               " error(s)");
-    for (const auto &error : queue.errors)
-      log::error(error.to_string());
+    log::error("queue " + queue_name + " not loaded (" + std::string(why) + "); nothing changed: " +
+               std::to_string(queue.errors.size()) + " error(s)");
+    for (const auto& error : queue.errors) log::error(error.to_string());
     queue_refused();
     return false;
   }
   // Reconcile: the file adds jobs; it never changes or deletes one that exists.
   std::vector<core::JobSpec> fresh;
-  for (auto &spec : queue.value.jobs) {
-    const runtime::Job *existing = scheduler_.find(spec.name);
+  for (auto& spec : queue.value.jobs) {
+    const runtime::Job* existing = scheduler_.find(spec.name);
     if (unrestorable_names_.contains(spec.name)) {
       log::warning("job '" + spec.name +
-                   "' exists in the database but could not be restored; the "
-                   "queue file's entry "
+                   "' exists in the database but could not be restored; the queue file's entry "
                    "is ignored");
     } else if (existing == nullptr) {
       fresh.push_back(std::move(spec));
     } else if (existing->spec != spec) {
       log::warning("job '" + spec.name +
-                   "' already exists; its recorded spec is kept and the queue "
-                   "file's changes "
+                   "' already exists; its recorded spec is kept and the queue file's changes "
                    "to it are ignored");
     }
   }
   if (scheduler_.jobs().size() + fresh.size() > options_.max_jobs) {
-    log::error("queue " + queue_name + " not loaded (" + std::string(why) +
-               "): " + std::to_string(fresh.size()) +
-               " new jobs would pass scheduler.max_jobs = " +
+    log::error("queue " + queue_name + " not loaded (" + std::string(why) + "): " +
+               std::to_string(fresh.size()) + " new jobs would pass scheduler.max_jobs = " +
                std::to_string(options_.max_jobs) + "; nothing changed");
     queue_refused();
     return false;
   }
   {
-    auto hold =
-        scheduler_
-            .hold_dispatch(); // priorities, not file order, decide who starts
-    for (auto &spec : fresh) {
+    auto hold = scheduler_.hold_dispatch();  // priorities, not file order, decide who starts
+    for (auto& spec : fresh) {
       core::JobId id = 0;
-      if (auto refused = add(std::move(spec), id))
-        log::error(refused->message);
+      if (auto refused = add(std::move(spec), id)) log::error(refused->message);
     }
   }
   rearm_();
-  log::info("queue " + queue_name + " loaded (" + std::string(why) +
-            "): " + std::to_string(queue.value.jobs.size()) +
-            " jobs in file, " + std::to_string(fresh.size()) + " new");
+  log::info("queue " + queue_name + " loaded (" + std::string(why) + "): " +
+            std::to_string(queue.value.jobs.size()) + " jobs in file, " +
+            std::to_string(fresh.size()) + " new");
   last_reload_successful_ = true;
   queue_loaded_ = true;
   metrics_.set_config_reload(true, clock_.wall_now());
   return true;
 }
 
-std::optional<http::ControlError>
-JobService::name_taken(const std::string &name) const {
-  if (const runtime::Job *existing = scheduler_.find(name)) {
+std::optional<http::ControlError> JobService::name_taken(const std::string& name) const {
+  if (const runtime::Job* existing = scheduler_.find(name)) {
     return http::ControlError{http::ControlFailure::conflict,
                               "a job named \"" + name + "\" exists (id " +
-                                  std::to_string(existing->id) +
-                                  "); job names are unique"};
+                                  std::to_string(existing->id) + "); job names are unique"};
   }
   if (unrestorable_names_.contains(name)) {
-    return http::ControlError{
-        http::ControlFailure::conflict,
-        "a job named \"" + name +
-            "\" exists in the database (it could not be restored); job "
-            "names are unique"};
+    return http::ControlError{http::ControlFailure::conflict,
+                              "a job named \"" + name +
+                                  "\" exists in the database (it could not be restored); job "
+                                  "names are unique"};
   }
   return std::nullopt;
 }
 
-std::optional<http::ControlError> JobService::add(core::JobSpec spec,
-                                                  core::JobId &id) {
-  if (auto taken = name_taken(spec.name))
-    return taken;
+std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobId& id) {
+  if (auto taken = name_taken(spec.name)) return taken;
   if (scheduler_.jobs().size() >= options_.max_jobs) {
     return http::ControlError{http::ControlFailure::unavailable,
                               "job limit reached (scheduler.max_jobs = " +
@@ -239,36 +208,28 @@ std::optional<http::ControlError> JobService::add(core::JobSpec spec,
   const auto now = clock_.wall_now();
   record_job_({id, spec.name, config::job_spec_to_json(spec), now});
   metrics_.add_job(identity_of(id, spec), metrics::JobStatus{});
-  log::notice(
-      "job " + std::to_string(id) + " " + spec.name + ": queued (" +
-      spec.model + ", " + std::to_string(spec.total_steps()) + " steps" +
-      (spec.start == core::StartMode::manual ? ", manual start" : "") + ")");
+  log::notice("job " + std::to_string(id) + " " + spec.name + ": queued (" + spec.model + ", " +
+              std::to_string(spec.total_steps()) + " steps" +
+              (spec.start == core::StartMode::manual ? ", manual start" : "") + ")");
   if (auto added = scheduler_.add_job(id, std::move(spec), now); !added) {
-    return http::ControlError{http::ControlFailure::invalid,
-                              added.error().message};
+    return http::ControlError{http::ControlFailure::invalid, added.error().message};
   }
   rearm_();
   return std::nullopt;
 }
 
-std::optional<http::ControlError>
-JobService::check_exists(core::JobId id) const {
-  if (scheduler_.find(id) != nullptr)
-    return std::nullopt;
+std::optional<http::ControlError> JobService::check_exists(core::JobId id) const {
+  if (scheduler_.find(id) != nullptr) return std::nullopt;
   return http::ControlError{http::ControlFailure::not_found,
                             "no job with id " + std::to_string(id)};
 }
 
-std::optional<http::ControlError> JobService::submit(core::JobSpec spec,
-                                                     core::JobId &id) {
-  if (closed_)
-    return http::ControlError{http::ControlFailure::unavailable,
-                              "vapord is stopping"};
+std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::JobId& id) {
+  if (closed_) return http::ControlError{http::ControlFailure::unavailable, "vapord is stopping"};
   if (spec.kind == core::JobKind::command && !options_.allow_command_jobs) {
     return http::ControlError{
         http::ControlFailure::forbidden,
-        "command jobs run a program as vapord's user and come from the queue "
-        "file only; "
+        "command jobs run a program as vapord's user and come from the queue file only; "
         "api.allow_command_jobs: true lets the API create them",
         "command_jobs_disabled"};
   }
@@ -276,25 +237,20 @@ std::optional<http::ControlError> JobService::submit(core::JobSpec spec,
 }
 
 std::optional<http::ControlError> JobService::start(core::JobId id) {
-  if (auto missing = check_exists(id))
-    return missing;
+  if (auto missing = check_exists(id)) return missing;
   if (auto started = scheduler_.start(id); !started) {
-    return http::ControlError{http::ControlFailure::conflict,
-                              started.error().message};
+    return http::ControlError{http::ControlFailure::conflict, started.error().message};
   }
-  log::notice("job " + std::to_string(id) + " " +
-              scheduler_.find(id)->spec.name +
+  log::notice("job " + std::to_string(id) + " " + scheduler_.find(id)->spec.name +
               ": start requested through the API");
   rearm_();
   return std::nullopt;
 }
 
 std::optional<http::ControlError> JobService::stop(core::JobId id) {
-  if (auto missing = check_exists(id))
-    return missing;
+  if (auto missing = check_exists(id)) return missing;
   if (auto stopped = scheduler_.stop(id); !stopped) {
-    return http::ControlError{http::ControlFailure::conflict,
-                              stopped.error().message};
+    return http::ControlError{http::ControlFailure::conflict, stopped.error().message};
   }
   rearm_();
   return std::nullopt;
@@ -302,24 +258,16 @@ std::optional<http::ControlError> JobService::stop(core::JobId id) {
 
 JobCounts JobService::counts() const {
   JobCounts counts;
-  for (const auto &[id, job] : scheduler_.jobs()) {
+  for (const auto& [id, job] : scheduler_.jobs()) {
     switch (job.state) {
-    case core::JobState::queued:
-      ++counts.queued;
-      break;
-    case core::JobState::running:
-      ++counts.running;
-      break;
-    case core::JobState::failed:
-      ++counts.failed;
-      [[fallthrough]];
-    case core::JobState::complete:
-    case core::JobState::stopped:
-      ++counts.done;
-      break;
+      case core::JobState::queued: ++counts.queued; break;
+      case core::JobState::running: ++counts.running; break;
+      case core::JobState::failed: ++counts.failed; [[fallthrough]];
+      case core::JobState::complete:
+      case core::JobState::stopped: ++counts.done; break;
     }
   }
   return counts;
 }
 
-} // namespace vapor::app
+}  // namespace vapor::app

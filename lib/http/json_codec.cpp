@@ -17,15 +17,13 @@
 namespace vapor::http {
 namespace {
 
-boost::json::value time_or_null(const std::optional<core::WallTime> &time) {
-  if (!time)
-    return nullptr;
+boost::json::value time_or_null(const std::optional<core::WallTime>& time) {
+  if (!time) return nullptr;
   return boost::json::value(rfc3339(*time));
 }
 
 boost::json::value text_or_null(std::string_view text) {
-  if (text.empty())
-    return nullptr;
+  if (text.empty()) return nullptr;
   return boost::json::value(text);
 }
 
@@ -34,7 +32,7 @@ boost::json::string_view state_name(core::JobState state) {
   return {name.data(), name.size()};
 }
 
-} // namespace
+}  // namespace
 
 std::string rfc3339(core::WallTime time) {
   using namespace std::chrono;
@@ -44,19 +42,14 @@ std::string rfc3339(core::WallTime time) {
   const hh_mm_ss clock{millis - day};
   char text[40];
   const int written = std::snprintf(
-      text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-      static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-      static_cast<unsigned>(date.day()),
-      static_cast<int>(clock.hours().count()),
-      static_cast<int>(clock.minutes().count()),
-      static_cast<int>(clock.seconds().count()),
-      static_cast<int>(clock.subseconds().count()));
-  return std::string(text,
-                     static_cast<std::size_t>(std::clamp(written, 0, 39)));
+      text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+      static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+      static_cast<int>(clock.seconds().count()), static_cast<int>(clock.subseconds().count()));
+  return std::string(text, static_cast<std::size_t>(std::clamp(written, 0, 39)));
 }
 
-void put_number(boost::json::object &object, std::string_view key,
-                double value) {
+void put_number(boost::json::object& object, std::string_view key, double value) {
   if (std::isfinite(value)) {
     object[key] = value;
     return;
@@ -67,28 +60,25 @@ void put_number(boost::json::object &object, std::string_view key,
   object[flag] = std::isnan(value) ? "nan" : (value > 0 ? "inf" : "-inf");
 }
 
-void put_scalars(boost::json::object &object, const core::Scalars &scalars) {
-  if (scalars.empty())
-    return;
+void put_scalars(boost::json::object& object, const core::Scalars& scalars) {
+  if (scalars.empty()) return;
   boost::json::object values;
   boost::json::object nonfinite;
-  for (const core::NamedScalar &scalar : scalars) {
+  for (const core::NamedScalar& scalar : scalars) {
     if (std::isfinite(scalar.value)) {
       values[scalar.name] = scalar.value;
     } else {
       values[scalar.name] = nullptr;
-      nonfinite[scalar.name] = std::isnan(scalar.value)
-                                   ? "nan"
-                                   : (scalar.value > 0 ? "inf" : "-inf");
+      nonfinite[scalar.name] =
+          std::isnan(scalar.value) ? "nan" : (scalar.value > 0 ? "inf" : "-inf");
     }
   }
   object["scalars"] = std::move(values);
-  if (!nonfinite.empty())
-    object["scalars_nonfinite"] = std::move(nonfinite);
+  if (!nonfinite.empty()) object["scalars_nonfinite"] = std::move(nonfinite);
 }
 
-boost::json::object job_summary(const runtime::Job &job) {
-  const core::JobSpec &spec = job.spec;
+boost::json::object job_summary(const runtime::Job& job) {
+  const core::JobSpec& spec = job.spec;
   boost::json::object out;
   out["id"] = job.id;
   out["name"] = spec.name;
@@ -100,8 +90,7 @@ boost::json::object job_summary(const runtime::Job &job) {
   out["step"] = job.step;
   out["steps"] = spec.total_steps();
   const double progress = job.progress();
-  out["progress"] =
-      std::isfinite(progress) ? std::clamp(progress, 0.0, 1.0) : 0.0;
+  out["progress"] = std::isfinite(progress) ? std::clamp(progress, 0.0, 1.0) : 0.0;
   // Before the first step there is no loss or accuracy yet (not a zero one).
   if (job.step == 0) {
     out["loss"] = nullptr;
@@ -121,25 +110,22 @@ boost::json::object job_summary(const runtime::Job &job) {
   if (spec.kind == core::JobKind::command) {
     out["kind"] = "command";
     out["attempt"] = job.attempt;
-    if (job.exit_code)
-      out["exit_code"] = *job.exit_code;
-    if (!job.exit_signal.empty())
-      out["signal"] = job.exit_signal;
+    if (job.exit_code) out["exit_code"] = *job.exit_code;
+    if (!job.exit_signal.empty()) out["signal"] = job.exit_signal;
   }
   put_scalars(out, job.scalars);
   return out;
 }
 
-boost::json::object job_detail(const runtime::Job &job) {
+boost::json::object job_detail(const runtime::Job& job) {
   boost::json::object out = job_summary(job);
   boost::system::error_code error;
-  boost::json::value spec =
-      boost::json::parse(config::job_spec_to_json(job.spec), error);
+  boost::json::value spec = boost::json::parse(config::job_spec_to_json(job.spec), error);
   out["spec"] = error ? boost::json::value(nullptr) : std::move(spec);
   return out;
 }
 
-boost::json::object point_json(const store::StoredPoint &point) {
+boost::json::object point_json(const store::StoredPoint& point) {
   boost::json::object out;
   out["step"] = point.step;
   out["epoch"] = point.epoch;
@@ -150,7 +136,7 @@ boost::json::object point_json(const store::StoredPoint &point) {
   return out;
 }
 
-boost::json::object transition_json(const store::StoredTransition &transition) {
+boost::json::object transition_json(const store::StoredTransition& transition) {
   boost::json::object out;
   out["from"] = state_name(transition.from);
   out["to"] = state_name(transition.to);
@@ -159,7 +145,7 @@ boost::json::object transition_json(const store::StoredTransition &transition) {
   return out;
 }
 
-boost::json::object point_message(const core::StepRecorded &event) {
+boost::json::object point_message(const core::StepRecorded& event) {
   boost::json::object out;
   out["type"] = "point";
   out["job_id"] = event.job_id;
@@ -178,7 +164,7 @@ boost::json::object point_message(const core::StepRecorded &event) {
   return out;
 }
 
-boost::json::object state_message(const core::JobStateChanged &event) {
+boost::json::object state_message(const core::JobStateChanged& event) {
   boost::json::object out;
   out["type"] = "state";
   out["job_id"] = event.job_id;
@@ -189,4 +175,4 @@ boost::json::object state_message(const core::JobStateChanged &event) {
   return out;
 }
 
-} // namespace vapor::http
+}  // namespace vapor::http

@@ -13,8 +13,7 @@
 
 namespace vapor::metrics {
 
-/// A job as the metrics learn of it (at start-up restore, queue load or API
-/// submit).
+/// A job as the metrics learn of it (at start-up restore, queue load or API submit).
 struct JobIdentity {
   core::JobId id = 0;
   std::string name;
@@ -25,11 +24,10 @@ struct JobIdentity {
   double learning_rate = 0.0;
 };
 
-/// Where a job stands when it is registered (a restored job may be mid-run or
-/// finished).
+/// Where a job stands when it is registered (a restored job may be mid-run or finished).
 struct JobStatus {
   core::JobState state = core::JobState::queued;
-  std::string reason; ///< why a failed job failed
+  std::string reason;  ///< why a failed job failed
   std::uint64_t step = 0;
   std::uint64_t epoch = 0;
   double loss = 0.0;
@@ -37,36 +35,34 @@ struct JobStatus {
   std::optional<core::WallTime> started_at;
   std::optional<core::WallTime> finished_at;
   core::WallTime last_progress_at{};
-  core::Scalars scalars; ///< a real job's named scalars at its last step
+  core::Scalars scalars;  ///< a real job's named scalars at its last step
 };
 
-/// Every `vapor_*` series of DESIGN.md. Process-wide series live in a
-/// prometheus-cpp registry whose families are built once (counters cached per
-/// label set). Per-job series are plain values with their label text escaped
-/// once, rendered straight to text: prometheus-cpp's Collect + TextSerializer
-/// took ~19 ms at 1,000 jobs and Family::Remove scans the family, against ~0.7
-/// ms here (bench/metrics_render_bench). A finished job's series leave after
+/// Every `vapor_*` series of DESIGN.md. Process-wide series live in a prometheus-cpp registry
+/// whose families are built once (counters cached per label set). Per-job series are plain
+/// values with their label text escaped once, rendered straight to text: prometheus-cpp's
+/// Collect + TextSerializer took ~19 ms at 1,000 jobs and Family::Remove scans the family,
+/// against ~0.7 ms here (bench/metrics_render_bench). A finished job's series leave after
 /// `finished_job_ttl` (see `expire_finished`); SQLite keeps its history.
 /// Not thread-safe: the event loop calls everything, `render()` included.
 class VaporMetrics final : public core::JobEventListener {
-public:
+ public:
   struct BuildInfo {
     std::string version;
     std::string revision;
   };
 
-  VaporMetrics(const BuildInfo &build,
-               std::chrono::milliseconds finished_job_ttl);
+  VaporMetrics(const BuildInfo& build, std::chrono::milliseconds finished_job_ttl);
   ~VaporMetrics() override;
 
   /// Creates the job's series; call before any event of that job.
-  void add_job(const JobIdentity &job, const JobStatus &status);
+  void add_job(const JobIdentity& job, const JobStatus& status);
 
-  void on_step(const core::StepRecorded &event) override;
-  void on_state_changed(const core::JobStateChanged &event) override;
+  void on_step(const core::StepRecorded& event) override;
+  void on_state_changed(const core::JobStateChanged& event) override;
 
-  /// Removes the series of jobs that finished more than `finished_job_ttl`
-  /// before `now`. Returns how many jobs were removed.
+  /// Removes the series of jobs that finished more than `finished_job_ttl` before `now`.
+  /// Returns how many jobs were removed.
   std::size_t expire_finished(core::WallTime now);
 
   void set_config_reload(bool successful, core::WallTime at);
@@ -85,13 +81,12 @@ public:
   /// The Prometheus text format (version 0.0.4) of every series.
   [[nodiscard]] std::string render() const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 /// The Content-Type of `render()`'s output.
-inline constexpr std::string_view text_format_content_type =
-    "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view text_format_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
-} // namespace vapor::metrics
+}  // namespace vapor::metrics

@@ -1,8 +1,7 @@
 #pragma once
 
-// A real trainer's point, as one line of JSON (DESIGN.md, "Job kinds"): what a
-// command job writes to VAPOR_METRICS_FD and a push job posts. Pure: text in, a
-// point or a located error out.
+// A real trainer's point, as one line of JSON (DESIGN.md, "Job kinds"): what a command job writes
+// to VAPOR_METRICS_FD and a push job posts. Pure: text in, a point or a located error out.
 
 #include <optional>
 #include <string>
@@ -18,14 +17,12 @@ namespace vapor::runner {
 
 using core::ReportedPoint;
 
-/// Parses one line (without its newline). The error says which key is wrong and
-/// why, e.g.
+/// Parses one line (without its newline). The error says which key is wrong and why, e.g.
 /// `"step": expected an integer >= 1, got -3`.
 [[nodiscard]] Result<ReportedPoint> parse_metric_line(std::string_view line);
 
-/// An RFC 3339 time (`2026-12-06T18:40:00Z`, `...00.250+01:00`), to the
-/// millisecond, in the years 1970 to 2200.
-[[nodiscard]] std::optional<core::WallTime>
-parse_rfc3339(std::string_view text);
+/// An RFC 3339 time (`2026-12-06T18:40:00Z`, `...00.250+01:00`), to the millisecond, in the
+/// years 1970 to 2200.
+[[nodiscard]] std::optional<core::WallTime> parse_rfc3339(std::string_view text);
 
-} // namespace vapor::runner
+}  // namespace vapor::runner

@@ -11,43 +11,35 @@ using core::JobEvent;
 using core::JobState;
 
 namespace {
-/// A driver that falls further behind than this (a suspended process) skips
-/// ahead instead of replaying every missed step at once.
+/// A driver that falls further behind than this (a suspended process) skips ahead instead of
+/// replaying every missed step at once.
 constexpr std::chrono::seconds max_catch_up{1};
-} // namespace
+}  // namespace
 
 double Job::progress() const {
   const auto total = spec.total_steps();
-  if (total == 0)
-    return reported_progress.value_or(0.0);
+  if (total == 0) return reported_progress.value_or(0.0);
   return std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
 }
 
 std::optional<double> Job::eta_seconds() const {
   const auto total = spec.total_steps();
-  if (state != JobState::running || total == 0 || step >= total)
-    return std::nullopt;
+  if (state != JobState::running || total == 0 || step >= total) return std::nullopt;
   return eta.eta_seconds(total - step);
 }
 
-Scheduler::Scheduler(SchedulerOptions options, const Clock &clock)
+Scheduler::Scheduler(SchedulerOptions options, const Clock& clock)
     : options_(options), clock_(clock) {}
 
-void Scheduler::add_listener(core::JobEventListener &listener) {
-  listeners_.push_back(&listener);
-}
+void Scheduler::add_listener(core::JobEventListener& listener) { listeners_.push_back(&listener); }
 
-Result<void> Scheduler::add_job(core::JobId id, core::JobSpec spec,
-                                core::WallTime created_at) {
+Result<void> Scheduler::add_job(core::JobId id, core::JobSpec spec, core::WallTime created_at) {
   if (jobs_.size() >= options_.max_jobs) {
-    return fail("job limit reached (scheduler.max_jobs = " +
-                std::to_string(options_.max_jobs) + "); job '" + spec.name +
-                "' was not added");
+    return fail("job limit reached (scheduler.max_jobs = " + std::to_string(options_.max_jobs) +
+                "); job '" + spec.name + "' was not added");
   }
-  if (ids_by_name_.contains(spec.name))
-    return fail("a job named '" + spec.name + "' exists");
-  if (jobs_.contains(id))
-    return fail("job id " + std::to_string(id) + " is taken");
+  if (ids_by_name_.contains(spec.name)) return fail("a job named '" + spec.name + "' exists");
+  if (jobs_.contains(id)) return fail("job id " + std::to_string(id) + " is taken");
   Job job;
   job.id = id;
   job.spec = std::move(spec);
@@ -58,10 +50,9 @@ Result<void> Scheduler::add_job(core::JobId id, core::JobSpec spec,
 }
 
 Result<void> Scheduler::restore_job(RestoredJob restored) {
-  if (ids_by_name_.contains(restored.spec.name) ||
-      jobs_.contains(restored.id)) {
-    return fail("job '" + restored.spec.name + "' (id " +
-                std::to_string(restored.id) + ") restored twice");
+  if (ids_by_name_.contains(restored.spec.name) || jobs_.contains(restored.id)) {
+    return fail("job '" + restored.spec.name + "' (id " + std::to_string(restored.id) +
+                ") restored twice");
   }
   Job job;
   job.id = restored.id;
@@ -81,13 +72,11 @@ Result<void> Scheduler::restore_job(RestoredJob restored) {
   const bool resume = job.state == JobState::running;
   insert(std::move(job));
   if (resume) {
-    Job &resumed = jobs_.at(restored.id);
+    Job& resumed = jobs_.at(restored.id);
     ++running_;
     resumed.last_progress = clock_.now();
-    resumed.next_step_at =
-        clock_.now() + core::step_delay(resumed.spec, resumed.step + 1);
-    schedule_wake(resumed,
-                  std::min(*resumed.next_step_at, stall_deadline(resumed)));
+    resumed.next_step_at = clock_.now() + core::step_delay(resumed.spec, resumed.step + 1);
+    schedule_wake(resumed, std::min(*resumed.next_step_at, stall_deadline(resumed)));
   }
   dispatch();
   return {};
@@ -97,30 +86,26 @@ void Scheduler::insert(Job job) {
   const auto id = job.id;
   ids_by_name_.emplace(job.spec.name, id);
   auto [it, inserted] = jobs_.emplace(id, std::move(job));
-  if (eligible(it->second))
-    ready_.insert({it->second.spec.priority, id});
+  if (eligible(it->second)) ready_.insert({it->second.spec.priority, id});
 }
 
-bool Scheduler::eligible(const Job &job) const {
+bool Scheduler::eligible(const Job& job) const {
   return job.state == JobState::queued &&
          (job.spec.start == core::StartMode::automatic || job.start_requested);
 }
 
-Result<Job *> Scheduler::find_mutable(core::JobId id) {
+Result<Job*> Scheduler::find_mutable(core::JobId id) {
   auto it = jobs_.find(id);
-  if (it == jobs_.end())
-    return fail("no job with id " + std::to_string(id));
+  if (it == jobs_.end()) return fail("no job with id " + std::to_string(id));
   return &it->second;
 }
 
 Result<void> Scheduler::start(core::JobId id) {
   auto found = find_mutable(id);
-  if (!found)
-    return found.error();
-  Job &job = **found;
+  if (!found) return found.error();
+  Job& job = **found;
   if (job.state != JobState::queued) {
-    return fail("job '" + job.spec.name + "' is " +
-                std::string(core::to_string(job.state)) +
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; only a queued job can be started");
   }
   job.start_requested = true;
@@ -131,12 +116,10 @@ Result<void> Scheduler::start(core::JobId id) {
 
 Result<void> Scheduler::stop(core::JobId id) {
   auto found = find_mutable(id);
-  if (!found)
-    return found.error();
-  Job &job = **found;
+  if (!found) return found.error();
+  Job& job = **found;
   if (!core::next_state(job.state, JobEvent::stop)) {
-    return fail("job '" + job.spec.name + "' is " +
-                std::string(core::to_string(job.state)) +
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; only a queued or running job can be stopped");
   }
   ready_.erase({job.spec.priority, job.id});
@@ -146,8 +129,7 @@ Result<void> Scheduler::stop(core::JobId id) {
 }
 
 void Scheduler::dispatch() {
-  if (holds_ > 0)
-    return;
+  if (holds_ > 0) return;
   while (running_ < options_.max_concurrent && !ready_.empty()) {
     const auto key = *ready_.begin();
     ready_.erase(ready_.begin());
@@ -155,7 +137,7 @@ void Scheduler::dispatch() {
   }
 }
 
-void Scheduler::begin_running(Job &job) {
+void Scheduler::begin_running(Job& job) {
   transition(job, JobEvent::start, "");
   const auto now = clock_.now();
   job.last_progress = now;
@@ -173,40 +155,34 @@ void Scheduler::begin_running(Job &job) {
   schedule_wake(job, std::min(*job.next_step_at, stall_deadline(job)));
 }
 
-SteadyTime Scheduler::stall_deadline(const Job &job) const {
+SteadyTime Scheduler::stall_deadline(const Job& job) const {
   return job.last_progress + options_.stall_timeout;
 }
 
-void Scheduler::schedule_wake(Job &job, SteadyTime at) {
+void Scheduler::schedule_wake(Job& job, SteadyTime at) {
   ++job.wake_generation;
   wakes_.push({at, job.id, job.wake_generation});
 }
 
 void Scheduler::advance() {
-  if (paused_)
-    return;
+  if (paused_) return;
   const auto now = clock_.now();
   const auto wall_now = clock_.wall_now();
   std::size_t taken = 0;
-  while (!wakes_.empty() && wakes_.top().at <= now &&
-         taken < options_.max_steps_per_advance) {
+  while (!wakes_.empty() && wakes_.top().at <= now && taken < options_.max_steps_per_advance) {
     const Wake wake = wakes_.top();
     wakes_.pop();
     auto it = jobs_.find(wake.id);
-    if (it == jobs_.end())
-      continue;
-    Job &job = it->second;
+    if (it == jobs_.end()) continue;
+    Job& job = it->second;
     // Skip wake-ups made stale by a later reschedule, a stop or a finish.
-    if (job.state != JobState::running ||
-        wake.generation != job.wake_generation)
-      continue;
+    if (job.state != JobState::running || wake.generation != job.wake_generation) continue;
     take_step(job, wake.at, now, wall_now);
     ++taken;
   }
 }
 
-void Scheduler::take_step(Job &job, SteadyTime due, SteadyTime now,
-                          core::WallTime wall_now) {
+void Scheduler::take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTime wall_now) {
   if (!job.next_step_at || *job.next_step_at > due) {
     // Woken by the stall deadline: no step came in time.
     transition(job, JobEvent::fail, core::reason::stalled);
@@ -216,16 +192,16 @@ void Scheduler::take_step(Job &job, SteadyTime due, SteadyTime now,
   const auto next = job.step + 1;
   const auto simulated = core::simulate_step(job.spec, next);
   switch (simulated.kind) {
-  case core::StepKind::crash:
-    transition(job, JobEvent::fail, core::reason::crashed);
-    dispatch();
-    return;
-  case core::StepKind::stall:
-    job.next_step_at.reset();
-    schedule_wake(job, stall_deadline(job));
-    return;
-  case core::StepKind::point:
-    break;
+    case core::StepKind::crash:
+      transition(job, JobEvent::fail, core::reason::crashed);
+      dispatch();
+      return;
+    case core::StepKind::stall:
+      job.next_step_at.reset();
+      schedule_wake(job, stall_deadline(job));
+      return;
+    case core::StepKind::point:
+      break;
   }
 
   job.step = next;
@@ -242,14 +218,10 @@ void Scheduler::take_step(Job &job, SteadyTime due, SteadyTime now,
   event.accuracy = simulated.accuracy;
   event.progress = job.progress();
   event.eta_seconds = job.eta_seconds();
-  event.ts = wall_now -
-             std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                 now - due);
-  for (auto *listener : listeners_)
-    listener->on_step(event);
+  event.ts = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - due);
+  for (auto* listener : listeners_) listener->on_step(event);
 
-  if (!std::isfinite(simulated.loss) &&
-      job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
+  if (!std::isfinite(simulated.loss) && job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
     transition(job, JobEvent::fail, core::reason::nonfinite_loss);
     dispatch();
     return;
@@ -261,8 +233,8 @@ void Scheduler::take_step(Job &job, SteadyTime due, SteadyTime now,
   }
   auto next_at = due + core::step_delay(job.spec, next + 1);
   if (next_at < now - max_catch_up) {
-    // The loop itself was late (a suspended process, a long commit): skip
-    // ahead, and do not count our own lateness as the job's stall.
+    // The loop itself was late (a suspended process, a long commit): skip ahead, and do not
+    // count our own lateness as the job's stall.
     next_at = now;
     job.last_progress = now;
     job.eta.reset();
@@ -271,39 +243,30 @@ void Scheduler::take_step(Job &job, SteadyTime due, SteadyTime now,
   schedule_wake(job, std::min(next_at, stall_deadline(job)));
 }
 
-Result<void> Scheduler::record_point(core::JobId id,
-                                     const core::ReportedPoint &point) {
+Result<void> Scheduler::record_point(core::JobId id, const core::ReportedPoint& point) {
   auto found = find_mutable(id);
-  if (!found)
-    return found.error();
-  Job &job = **found;
+  if (!found) return found.error();
+  Job& job = **found;
   if (job.spec.kind == core::JobKind::simulated) {
-    return fail("job '" + job.spec.name +
-                "' is simulated; its points come from the simulator");
+    return fail("job '" + job.spec.name + "' is simulated; its points come from the simulator");
   }
   if (job.state != JobState::running) {
-    return fail("job '" + job.spec.name + "' is " +
-                std::string(core::to_string(job.state)) +
+    return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; points are taken while it runs");
   }
   if (point.step <= job.attempt_step) {
-    return fail("step " + std::to_string(point.step) +
-                " does not come after step " +
+    return fail("step " + std::to_string(point.step) + " does not come after step " +
                 std::to_string(job.attempt_step) + " (steps must increase)");
   }
-  // The per-job name limit keeps /metrics and the page bounded whatever a
-  // trainer writes.
+  // The per-job name limit keeps /metrics and the page bounded whatever a trainer writes.
   std::size_t new_names = 0;
-  for (const core::NamedScalar &scalar : point.scalars) {
-    const bool known =
-        std::any_of(job.scalars.begin(), job.scalars.end(),
-                    [&](const auto &seen) { return seen.name == scalar.name; });
+  for (const core::NamedScalar& scalar : point.scalars) {
+    const bool known = std::any_of(job.scalars.begin(), job.scalars.end(),
+                                   [&](const auto& seen) { return seen.name == scalar.name; });
     if (!known && job.scalars.size() + ++new_names > core::max_scalar_names) {
-      return fail("named scalar \"" + scalar.name +
-                  "\" is one name too many: job '" + job.spec.name +
-                  "' already reports " + std::to_string(job.scalars.size()) +
-                  " (at most " + std::to_string(core::max_scalar_names) +
-                  " per job)");
+      return fail("named scalar \"" + scalar.name + "\" is one name too many: job '" +
+                  job.spec.name + "' already reports " + std::to_string(job.scalars.size()) +
+                  " (at most " + std::to_string(core::max_scalar_names) + " per job)");
     }
   }
   core::merge_scalars(job.scalars, point.scalars);
@@ -311,10 +274,8 @@ Result<void> Scheduler::record_point(core::JobId id,
   job.attempt_step = point.step;
   job.step = point.step;
   job.loss = point.loss;
-  if (point.accuracy)
-    job.accuracy = *point.accuracy;
-  if (point.progress)
-    job.reported_progress = point.progress;
+  if (point.accuracy) job.accuracy = *point.accuracy;
+  if (point.progress) job.reported_progress = point.progress;
   job.last_progress = now;
   job.eta.observe(now.time_since_epoch());
 
@@ -322,19 +283,16 @@ Result<void> Scheduler::record_point(core::JobId id,
   event.job_id = job.id;
   event.step = point.step;
   const auto per_epoch = job.spec.steps_per_epoch;
-  event.epoch = point.epoch.value_or(
-      per_epoch == 0 ? 0 : (point.step - 1) / per_epoch + 1);
+  event.epoch = point.epoch.value_or(per_epoch == 0 ? 0 : (point.step - 1) / per_epoch + 1);
   event.loss = point.loss;
   event.accuracy = job.accuracy;
   event.progress = job.progress();
   event.eta_seconds = job.eta_seconds();
   event.ts = point.ts.value_or(clock_.wall_now());
   event.scalars = point.scalars;
-  for (auto *listener : listeners_)
-    listener->on_step(event);
+  for (auto* listener : listeners_) listener->on_step(event);
 
-  if (!std::isfinite(point.loss) &&
-      job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
+  if (!std::isfinite(point.loss) && job.spec.on_nonfinite == core::NonFinitePolicy::fail) {
     transition(job, JobEvent::fail, core::reason::nonfinite_loss);
     dispatch();
     return {};
@@ -343,53 +301,43 @@ Result<void> Scheduler::record_point(core::JobId id,
   return {};
 }
 
-void Scheduler::finish(core::JobId id, const ExternalEnd &end) {
+void Scheduler::finish(core::JobId id, const ExternalEnd& end) {
   auto it = jobs_.find(id);
-  if (it == jobs_.end() || it->second.state != JobState::running)
-    return;
-  Job &job = it->second;
+  if (it == jobs_.end() || it->second.state != JobState::running) return;
+  Job& job = it->second;
   job.exit_code = end.exit_code;
   job.exit_signal = end.signal;
-  transition(job,
-             end.to == JobState::complete ? JobEvent::complete : JobEvent::fail,
-             end.reason);
+  transition(job, end.to == JobState::complete ? JobEvent::complete : JobEvent::fail, end.reason);
   dispatch();
 }
 
-void Scheduler::transition(Job &job, JobEvent event, std::string_view reason) {
+void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {
   const auto to = core::next_state(job.state, event);
-  if (!to)
-    return; // callers check legality first; a repeated event is a no-op
+  if (!to) return;  // callers check legality first; a repeated event is a no-op
   const auto from = job.state;
   const auto ts = clock_.wall_now();
   if (from == JobState::running) {
     --running_;
-    ++job.wake_generation; // drop any pending wake-up
+    ++job.wake_generation;  // drop any pending wake-up
     job.next_step_at.reset();
   }
   job.state = *to;
   job.reason = std::string(reason);
   if (*to == JobState::running) {
     ++running_;
-    if (!job.started_at)
-      job.started_at = ts;
+    if (!job.started_at) job.started_at = ts;
   }
-  if (core::is_terminal(*to))
-    job.finished_at = ts;
+  if (core::is_terminal(*to)) job.finished_at = ts;
 
-  const core::JobStateChanged changed{job.id,     from, *to,
-                                      job.reason, ts,   job.step};
-  for (auto *listener : listeners_)
-    listener->on_state_changed(changed);
+  const core::JobStateChanged changed{job.id, from, *to, job.reason, ts, job.step};
+  for (auto* listener : listeners_) listener->on_state_changed(changed);
 }
 
 std::optional<SteadyTime> Scheduler::next_deadline() {
-  if (paused_)
-    return std::nullopt;
-  // Drop wake-ups made stale by a reschedule, a stop or a finish, so the
-  // deadline is real.
+  if (paused_) return std::nullopt;
+  // Drop wake-ups made stale by a reschedule, a stop or a finish, so the deadline is real.
   while (!wakes_.empty()) {
-    const auto &top = wakes_.top();
+    const auto& top = wakes_.top();
     auto it = jobs_.find(top.id);
     if (it != jobs_.end() && it->second.state == JobState::running &&
         it->second.wake_generation == top.generation) {
@@ -401,16 +349,13 @@ std::optional<SteadyTime> Scheduler::next_deadline() {
 }
 
 void Scheduler::set_paused(bool paused) {
-  if (paused == paused_)
-    return;
+  if (paused == paused_) return;
   paused_ = paused;
-  if (paused_)
-    return;
+  if (paused_) return;
   // Resume every running job from now: a pause is not a stall.
   const auto now = clock_.now();
-  for (auto &[id, job] : jobs_) {
-    if (job.state != JobState::running)
-      continue;
+  for (auto& [id, job] : jobs_) {
+    if (job.state != JobState::running) continue;
     job.last_progress = now;
     job.eta.reset();
     if (job.next_step_at) {
@@ -422,18 +367,16 @@ void Scheduler::set_paused(bool paused) {
   }
 }
 
-const Job *Scheduler::find(core::JobId id) const {
+const Job* Scheduler::find(core::JobId id) const {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
-const Job *Scheduler::find(std::string_view name) const {
+const Job* Scheduler::find(std::string_view name) const {
   auto it = ids_by_name_.find(std::string(name));
   return it == ids_by_name_.end() ? nullptr : find(it->second);
 }
 
-core::JobId Scheduler::max_id() const {
-  return jobs_.empty() ? 0 : jobs_.rbegin()->first;
-}
+core::JobId Scheduler::max_id() const { return jobs_.empty() ? 0 : jobs_.rbegin()->first; }
 
-} // namespace vapor::runtime
+}  // namespace vapor::runtime

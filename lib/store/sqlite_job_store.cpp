@@ -35,124 +35,104 @@ using detail::while_doing;
 
 std::string_view synchronous_pragma(Synchronous level) {
   switch (level) {
-  case Synchronous::off:
-    return "PRAGMA synchronous = OFF";
-  case Synchronous::normal:
-    return "PRAGMA synchronous = NORMAL";
-  case Synchronous::full:
-    return "PRAGMA synchronous = FULL";
-  case Synchronous::extra:
-    return "PRAGMA synchronous = EXTRA";
+    case Synchronous::off: return "PRAGMA synchronous = OFF";
+    case Synchronous::normal: return "PRAGMA synchronous = NORMAL";
+    case Synchronous::full: return "PRAGMA synchronous = FULL";
+    case Synchronous::extra: return "PRAGMA synchronous = EXTRA";
   }
   return "PRAGMA synchronous = FULL";
 }
 
 /// For errors found before Vapor wrote anything to an existing file.
-Error left_untouched(const Error &error) {
+Error left_untouched(const Error& error) {
   return fail(error.message + "; the file was left untouched");
 }
 
 /// Resets a statement when a read loop ends, however it ends.
 class ResetOnExit {
-public:
-  explicit ResetOnExit(Statement &statement) : statement_(statement) {}
-  ResetOnExit(const ResetOnExit &) = delete;
-  ResetOnExit &operator=(const ResetOnExit &) = delete;
+ public:
+  explicit ResetOnExit(Statement& statement) : statement_(statement) {}
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
   ~ResetOnExit() { statement_.reset(); }
 
-private:
-  Statement &statement_;
+ private:
+  Statement& statement_;
 };
 
-/// Sorts an SQLite result code: only the ones a later attempt can outlive are
-/// transient.
+/// Sorts an SQLite result code: only the ones a later attempt can outlive are transient.
 FailureKind failure_kind(int code) {
   switch (code & 0xff) {
-  case SQLITE_BUSY:
-  case SQLITE_LOCKED:
-  case SQLITE_FULL:
-  case SQLITE_IOERR:
-  case SQLITE_NOMEM:
-  case SQLITE_INTERRUPT:
-  case SQLITE_PROTOCOL:
-    return FailureKind::transient;
-  default:
-    return FailureKind::permanent; // constraint, corrupt, notadb, readonly,
-                                   // mismatch, ...
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_INTERRUPT:
+    case SQLITE_PROTOCOL:
+      return FailureKind::transient;
+    default:
+      return FailureKind::permanent;  // constraint, corrupt, notadb, readonly, mismatch, ...
   }
 }
 
-} // namespace
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // SqliteJobStore
 
 struct SqliteJobStore::Impl {
-  Impl(const StoreOptions &store_options, Database database)
+  Impl(const StoreOptions& store_options, Database database)
       : options(store_options), db(std::move(database)) {}
 
   StoreOptions options;
-  Database db; // declared before the statements: they must be finalized first
+  Database db;  // declared before the statements: they must be finalized first
   std::optional<CachedStatements> statements;
 
-  // The buffer, in the order flush() writes it: jobs, then points, then
-  // transitions.
+  // The buffer, in the order flush() writes it: jobs, then points, then transitions.
   std::vector<NewJob> jobs;
   detail::PendingRows pending;
 
   FailureKind last_failure = FailureKind::transient;
 };
 
-Result<std::unique_ptr<SqliteJobStore>>
-SqliteJobStore::open(const StoreOptions &options) {
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions& options) {
   const bool in_memory = options.path.native() == ":memory:";
   std::error_code exists_error;
-  const bool existed =
-      !in_memory && std::filesystem::exists(options.path, exists_error);
+  const bool existed = !in_memory && std::filesystem::exists(options.path, exists_error);
 
-  auto database =
-      Database::open(options.path, Database::Mode::read_write_create);
-  if (!database)
-    return existed ? left_untouched(database.error()) : database.error();
+  auto database = Database::open(options.path, Database::Mode::read_write_create);
+  if (!database) return existed ? left_untouched(database.error()) : database.error();
   auto impl = std::make_unique<Impl>(options, std::move(*database));
-  Database &db = impl->db;
+  Database& db = impl->db;
 
   const auto busy_millis = std::clamp<std::chrono::milliseconds::rep>(
       options.busy_timeout.count(), 0, std::numeric_limits<int>::max());
-  if (auto set =
-          db.exec("PRAGMA busy_timeout = " + std::to_string(busy_millis));
-      !set) {
+  if (auto set = db.exec("PRAGMA busy_timeout = " + std::to_string(busy_millis)); !set) {
     return set.error();
   }
 
-  // Nothing may write to an existing file before it has been checked. Closing
-  // the last connection would checkpoint a leftover WAL into the file, so that
-  // is off until it passes.
+  // Nothing may write to an existing file before it has been checked. Closing the last
+  // connection would checkpoint a leftover WAL into the file, so that is off until it passes.
   if (existed) {
-    sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
-                      nullptr);
+    sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (auto checked = check_existing_database(db); !checked) {
       return left_untouched(checked.error());
     }
-    sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0,
-                      nullptr);
+    sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   }
 
   auto journal_mode = db.query_text("PRAGMA journal_mode = WAL");
-  if (!journal_mode)
-    return while_doing(journal_mode.error(), "switching to WAL mode");
+  if (!journal_mode) return while_doing(journal_mode.error(), "switching to WAL mode");
   if (*journal_mode != "wal" && !(in_memory && *journal_mode == "memory")) {
-    return fail(db.name() + ": cannot switch to WAL journal mode (still \"" +
-                *journal_mode + "\"); is the file on a network file system?");
+    return fail(db.name() + ": cannot switch to WAL journal mode (still \"" + *journal_mode +
+                "\"); is the file on a network file system?");
   }
-  if (auto set = db.exec(synchronous_pragma(options.synchronous)); !set)
-    return set.error();
-  if (auto set = db.exec("PRAGMA foreign_keys = ON"); !set)
-    return set.error();
+  if (auto set = db.exec(synchronous_pragma(options.synchronous)); !set) return set.error();
+  if (auto set = db.exec("PRAGMA foreign_keys = ON"); !set) return set.error();
   // A negative cache_size is in KiB.
   const auto cache_kib = std::max<std::size_t>(options.cache_bytes / 1024, 64);
-  if (auto set = db.exec("PRAGMA cache_size = -" + std::to_string(cache_kib));
-      !set) {
+  if (auto set = db.exec("PRAGMA cache_size = -" + std::to_string(cache_kib)); !set) {
     return set.error();
   }
 
@@ -161,22 +141,19 @@ SqliteJobStore::open(const StoreOptions &options) {
   }
 
   auto statements = CachedStatements::prepare(db);
-  if (!statements)
-    return statements.error();
+  if (!statements) return statements.error();
   impl->statements.emplace(std::move(*statements));
 
   return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(impl)));
 }
 
-SqliteJobStore::SqliteJobStore(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)) {}
+SqliteJobStore::SqliteJobStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SqliteJobStore::~SqliteJobStore() = default;
 
-void SqliteJobStore::add_job(const NewJob &job) { impl_->jobs.push_back(job); }
+void SqliteJobStore::add_job(const NewJob& job) { impl_->jobs.push_back(job); }
 
-void SqliteJobStore::add_rows(std::vector<NewJob> jobs,
-                              detail::PendingRows rows) {
+void SqliteJobStore::add_rows(std::vector<NewJob> jobs, detail::PendingRows rows) {
   if (impl_->jobs.empty()) {
     impl_->jobs = std::move(jobs);
   } else {
@@ -185,17 +162,16 @@ void SqliteJobStore::add_rows(std::vector<NewJob> jobs,
   impl_->pending.append(std::move(rows));
 }
 
-void SqliteJobStore::on_step(const core::StepRecorded &event) {
+void SqliteJobStore::on_step(const core::StepRecorded& event) {
   impl_->pending.add_point(event);
 }
 
-void SqliteJobStore::on_state_changed(const core::JobStateChanged &event) {
+void SqliteJobStore::on_state_changed(const core::JobStateChanged& event) {
   impl_->pending.add_transition(event);
 }
 
 std::size_t SqliteJobStore::pending_rows() const {
-  return impl_->jobs.size() + impl_->pending.point_count() +
-         impl_->pending.transitions().size();
+  return impl_->jobs.size() + impl_->pending.point_count() + impl_->pending.transitions().size();
 }
 
 bool SqliteJobStore::backlogged() const {
@@ -203,69 +179,62 @@ bool SqliteJobStore::backlogged() const {
 }
 
 Result<FlushStats> SqliteJobStore::flush() {
-  Impl &s = *impl_;
+  Impl& s = *impl_;
   const std::size_t pending = pending_rows();
-  if (pending == 0)
-    return FlushStats{};
+  if (pending == 0) return FlushStats{};
   const auto started = std::chrono::steady_clock::now();
-  CachedStatements &sql = *s.statements;
+  CachedStatements& sql = *s.statements;
 
-  // Builds the error for a failed flush; only ever called on the error path,
-  // before the rollback, so the connection's error code is still the failure's.
-  const auto failed = [&](const Error &error, const std::string &what) {
+  // Builds the error for a failed flush; only ever called on the error path, before the
+  // rollback, so the connection's error code is still the failure's.
+  const auto failed = [&](const Error& error, const std::string& what) {
     s.last_failure = failure_kind(sqlite3_extended_errcode(s.db.handle()));
     return while_doing(error, what + "; the flush was rolled back and its " +
-                                  std::to_string(pending) +
-                                  " rows stay buffered");
+                                  std::to_string(pending) + " rows stay buffered");
   };
 
   auto transaction = Transaction::begin(s.db);
-  if (!transaction)
-    return failed(transaction.error(), "starting the flush");
+  if (!transaction) return failed(transaction.error(), "starting the flush");
 
-  for (const NewJob &job : s.jobs) {
+  for (const NewJob& job : s.jobs) {
     sql.insert_job.bind(1, job.id);
     sql.insert_job.bind(2, std::string_view(job.name));
     sql.insert_job.bind(3, std::string_view(job.spec_json));
     sql.insert_job.bind(4, to_millis(job.created_at));
     if (auto done = sql.insert_job.run(); !done) {
-      return failed(done.error(), "inserting job " + std::to_string(job.id) +
-                                      " \"" + job.name + "\"");
+      return failed(done.error(),
+                    "inserting job " + std::to_string(job.id) + " \"" + job.name + "\"");
     }
   }
 
-  for (const auto &[job_id, points] : s.pending.points()) {
+  for (const auto& [job_id, points] : s.pending.points()) {
     std::uint64_t max_step = 0;
-    for (const PendingPoint &point : points) {
+    for (const PendingPoint& point : points) {
       sql.upsert_point.bind(1, job_id);
       sql.upsert_point.bind(2, to_sql_int(point.step));
       sql.upsert_point.bind(3, to_sql_int(point.epoch));
-      sql.upsert_point.bind(4,
-                            point.loss); // NaN becomes NULL; +/-inf stays REAL
+      sql.upsert_point.bind(4, point.loss);  // NaN becomes NULL; +/-inf stays REAL
       sql.upsert_point.bind(5, point.accuracy);
       sql.upsert_point.bind(6, point.ts_millis);
       if (point.scalars.empty()) {
         sql.upsert_point.bind_null(7);
       } else {
-        sql.upsert_point.bind(7,
-                              std::string_view(encode_scalars(point.scalars)));
+        sql.upsert_point.bind(7, std::string_view(encode_scalars(point.scalars)));
       }
       if (auto done = sql.upsert_point.run(); !done) {
-        return failed(done.error(), "writing the point of job " +
-                                        std::to_string(job_id) + " step " +
-                                        std::to_string(point.step));
+        return failed(done.error(), "writing the point of job " + std::to_string(job_id) +
+                                        " step " + std::to_string(point.step));
       }
       max_step = std::max(max_step, point.step);
     }
     sql.update_step.bind(1, job_id);
     sql.update_step.bind(2, to_sql_int(max_step));
     if (auto done = sql.update_step.run(); !done) {
-      return failed(done.error(),
-                    "updating the step of job " + std::to_string(job_id));
+      return failed(done.error(), "updating the step of job " + std::to_string(job_id));
     }
   }
 
-  for (const PendingTransition &transition : s.pending.transitions()) {
+  for (const PendingTransition& transition : s.pending.transitions()) {
     const std::string_view to = core::to_string(transition.to);
     sql.insert_transition.bind(1, transition.job_id);
     sql.insert_transition.bind(2, core::to_string(transition.from));
@@ -274,18 +243,15 @@ Result<FlushStats> SqliteJobStore::flush() {
     sql.insert_transition.bind(5, transition.ts_millis);
     if (auto done = sql.insert_transition.run(); !done) {
       return failed(done.error(), "recording the transition of job " +
-                                      std::to_string(transition.job_id) +
-                                      " to " + std::string(to));
+                                      std::to_string(transition.job_id) + " to " + std::string(to));
     }
     sql.apply_transition.bind(1, transition.job_id);
     sql.apply_transition.bind(2, to);
     sql.apply_transition.bind(3, std::string_view(transition.reason));
     sql.apply_transition.bind(4, transition.ts_millis);
-    sql.apply_transition.bind(
-        5, std::int64_t{core::is_terminal(transition.to) ? 1 : 0});
+    sql.apply_transition.bind(5, std::int64_t{core::is_terminal(transition.to) ? 1 : 0});
     if (auto done = sql.apply_transition.run(); !done) {
-      return failed(done.error(), "updating the state of job " +
-                                      std::to_string(transition.job_id) +
+      return failed(done.error(), "updating the state of job " + std::to_string(transition.job_id) +
                                       " to " + std::string(to));
     }
   }
@@ -311,16 +277,14 @@ void SqliteJobStore::yield_during_statements(int instructions) {
   }
   sqlite3_progress_handler(
       impl_->db.handle(), instructions,
-      [](void *) {
+      [](void*) {
         sched_yield();
-        return 0; // never interrupts the statement
+        return 0;  // never interrupts the statement
       },
       nullptr);
 }
 
-FailureKind SqliteJobStore::last_failure_kind() const {
-  return impl_->last_failure;
-}
+FailureKind SqliteJobStore::last_failure_kind() const { return impl_->last_failure; }
 
 std::size_t SqliteJobStore::discard_pending() {
   const std::size_t dropped = pending_rows();
@@ -331,40 +295,34 @@ std::size_t SqliteJobStore::discard_pending() {
 
 Result<PruneStats> SqliteJobStore::prune_points(core::WallTime finished_before,
                                                 std::size_t max_rows) {
-  CachedStatements &sql = *impl_->statements;
+  CachedStatements& sql = *impl_->statements;
   PruneStats stats;
   {
     const ResetOnExit reset(sql.select_prunable_job);
     sql.select_prunable_job.bind(1, to_millis(finished_before));
     auto row = sql.select_prunable_job.step();
-    if (!row)
-      return while_doing(row.error(),
-                         "finding points to delete (store.keep_points)");
-    if (!*row)
-      return stats;
+    if (!row) return while_doing(row.error(), "finding points to delete (store.keep_points)");
+    if (!*row) return stats;
     stats.job_id = sql.select_prunable_job.column_int(0);
   }
   const ResetOnExit reset(sql.prune_points);
   sql.prune_points.bind(1, stats.job_id);
   sql.prune_points.bind(2, to_sql_int(max_rows));
   if (auto done = sql.prune_points.run(); !done) {
-    return while_doing(done.error(), "deleting old points of job " +
-                                         std::to_string(stats.job_id));
+    return while_doing(done.error(), "deleting old points of job " + std::to_string(stats.job_id));
   }
   stats.points = static_cast<std::size_t>(sqlite3_changes(impl_->db.handle()));
   return stats;
 }
 
 Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
-  Statement &select = impl_->statements->select_jobs;
+  Statement& select = impl_->statements->select_jobs;
   const ResetOnExit reset(select);
   std::vector<StoredJob> jobs;
   for (;;) {
     auto row = select.step();
-    if (!row)
-      return while_doing(row.error(), "reading jobs");
-    if (!*row)
-      break;
+    if (!row) return while_doing(row.error(), "reading jobs");
+    if (!*row) break;
     StoredJob job;
     job.id = select.column_int(0);
     job.name = select.column_text(1);
@@ -379,10 +337,8 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
     job.reason = select.column_text(4);
     job.step = from_sql_uint(select.column_int(5));
     job.created_at = from_millis(select.column_int(6));
-    if (!select.column_is_null(7))
-      job.started_at = from_millis(select.column_int(7));
-    if (!select.column_is_null(8))
-      job.finished_at = from_millis(select.column_int(8));
+    if (!select.column_is_null(7)) job.started_at = from_millis(select.column_int(7));
+    if (!select.column_is_null(8)) job.finished_at = from_millis(select.column_int(8));
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -390,32 +346,27 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
 
 namespace {
 
-/// Reads the rows of a points query (columns step, epoch, loss, accuracy, ts,
-/// scalars).
-Result<std::vector<StoredPoint>> read_points(Statement &select,
-                                             core::JobId job_id) {
+/// Reads the rows of a points query (columns step, epoch, loss, accuracy, ts, scalars).
+Result<std::vector<StoredPoint>> read_points(Statement& select, core::JobId job_id) {
   std::vector<StoredPoint> points;
   for (;;) {
     auto row = select.step();
     if (!row) {
-      return while_doing(row.error(),
-                         "reading the points of job " + std::to_string(job_id));
+      return while_doing(row.error(), "reading the points of job " + std::to_string(job_id));
     }
-    if (!*row)
-      break;
+    if (!*row) break;
     StoredPoint point;
     point.job_id = job_id;
     point.step = from_sql_uint(select.column_int(0));
     point.epoch = from_sql_uint(select.column_int(1));
-    point.loss = select.column_double(2); // NULL (a NaN loss) reads back as NaN
+    point.loss = select.column_double(2);  // NULL (a NaN loss) reads back as NaN
     point.accuracy = select.column_double(3);
     point.ts = from_millis(select.column_int(4));
     if (!select.column_is_null(5)) {
       auto scalars = decode_scalars(select.column_text(5));
       if (!scalars) {
-        return while_doing(scalars.error(),
-                           "reading job " + std::to_string(job_id) + " step " +
-                               std::to_string(point.step));
+        return while_doing(scalars.error(), "reading job " + std::to_string(job_id) + " step " +
+                                                std::to_string(point.step));
       }
       point.scalars = std::move(*scalars);
     }
@@ -424,104 +375,84 @@ Result<std::vector<StoredPoint>> read_points(Statement &select,
   return points;
 }
 
-} // namespace
+}  // namespace
 
-Result<std::vector<StoredPoint>>
-SqliteJobStore::load_points(core::JobId job_id, std::uint64_t after_step,
-                            std::size_t limit) {
-  if (limit == 0)
-    return std::vector<StoredPoint>{};
-  Statement &select = impl_->statements->select_points;
+Result<std::vector<StoredPoint>> SqliteJobStore::load_points(core::JobId job_id,
+                                                             std::uint64_t after_step,
+                                                             std::size_t limit) {
+  if (limit == 0) return std::vector<StoredPoint>{};
+  Statement& select = impl_->statements->select_points;
   const ResetOnExit reset(select);
   select.bind(1, job_id);
   select.bind(2, to_sql_int(after_step));
   select.bind(3, to_sql_int(limit));
   auto committed = read_points(select, job_id);
-  if (!committed)
-    return committed.error();
-  return merge_points(
-      std::move(*committed),
-      impl_->pending.points_of(job_id, after_step,
-                               std::numeric_limits<std::uint64_t>::max()),
-      limit);
+  if (!committed) return committed.error();
+  return merge_points(std::move(*committed),
+                      impl_->pending.points_of(job_id, after_step,
+                                              std::numeric_limits<std::uint64_t>::max()),
+                      limit);
 }
 
 Result<std::vector<StoredPoint>> SqliteJobStore::load_points_downsampled(
     core::JobId job_id, std::uint64_t after_step, std::uint64_t up_to_step,
     std::size_t max_points) {
   if (max_points < 2) {
-    return fail("cannot downsample the points of job " +
-                std::to_string(job_id) + " to " + std::to_string(max_points) +
-                " points; at least 2 are needed");
+    return fail("cannot downsample the points of job " + std::to_string(job_id) + " to " +
+                std::to_string(max_points) + " points; at least 2 are needed");
   }
-  // Steps are stored as SQLite integers (int64): cap the range there so its
-  // arithmetic holds.
-  const auto max_step =
-      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  // Steps are stored as SQLite integers (int64): cap the range there so its arithmetic holds.
+  const auto max_step = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   up_to_step = std::min(up_to_step, max_step);
-  if (up_to_step <= after_step)
-    return std::vector<StoredPoint>{};
+  if (up_to_step <= after_step) return std::vector<StoredPoint>{};
   const std::uint64_t span = up_to_step - after_step;
   if (span <= max_points) {
-    // Few enough steps to send them all (steps are unique, so at most `span`
-    // points).
+    // Few enough steps to send them all (steps are unique, so at most `span` points).
     auto all = load_points(job_id, after_step, static_cast<std::size_t>(span));
-    if (!all)
-      return all.error();
-    std::erase_if(*all, [&](const StoredPoint &point) {
-      return point.step > up_to_step;
-    });
+    if (!all) return all.error();
+    std::erase_if(*all, [&](const StoredPoint& point) { return point.step > up_to_step; });
     return all;
   }
 
   const std::uint64_t buckets = max_points / 2;
   const std::uint64_t width = span / buckets + (span % buckets != 0 ? 1 : 0);
-  Statement &select = impl_->statements->select_points_downsampled;
+  Statement& select = impl_->statements->select_points_downsampled;
   const ResetOnExit reset(select);
   select.bind(1, job_id);
   select.bind(2, to_sql_int(after_step));
   select.bind(3, to_sql_int(up_to_step));
   select.bind(4, to_sql_int(width));
   auto committed = read_points(select, job_id);
-  if (!committed)
-    return committed.error();
+  if (!committed) return committed.error();
 
-  const auto buffered =
-      impl_->pending.points_of(job_id, after_step, up_to_step);
-  if (buffered.empty())
-    return committed;
-  // Buffered points join their buckets' committed extremes and each bucket
-  // picks again. A committed extreme that a buffered point re-records is
-  // replaced by it; the simulation is deterministic, so a re-recorded step
-  // carries the same loss and the pick stays exact.
+  const auto buffered = impl_->pending.points_of(job_id, after_step, up_to_step);
+  if (buffered.empty()) return committed;
+  // Buffered points join their buckets' committed extremes and each bucket picks again. A
+  // committed extreme that a buffered point re-records is replaced by it; the simulation is
+  // deterministic, so a re-recorded step carries the same loss and the pick stays exact.
   const std::size_t candidates = committed->size() + buffered.size();
-  return extremes_per_bucket(
-      merge_points(std::move(*committed), buffered, candidates), after_step,
-      width);
+  return extremes_per_bucket(merge_points(std::move(*committed), buffered, candidates),
+                             after_step, width);
 }
 
-Result<std::vector<StoredTransition>>
-SqliteJobStore::load_transitions(core::JobId job_id) {
-  Statement &select = impl_->statements->select_transitions;
+Result<std::vector<StoredTransition>> SqliteJobStore::load_transitions(core::JobId job_id) {
+  Statement& select = impl_->statements->select_transitions;
   const ResetOnExit reset(select);
   select.bind(1, job_id);
   std::vector<StoredTransition> transitions;
   for (;;) {
     auto row = select.step();
     if (!row) {
-      return while_doing(row.error(), "reading the transitions of job " +
-                                          std::to_string(job_id));
+      return while_doing(row.error(), "reading the transitions of job " + std::to_string(job_id));
     }
-    if (!*row)
-      break;
+    if (!*row) break;
     const std::string from = select.column_text(0);
     const std::string to = select.column_text(1);
     const auto parsed_from = core::parse_job_state(from);
     const auto parsed_to = core::parse_job_state(to);
     if (!parsed_from || !parsed_to) {
       return fail(impl_->db.name() + ": job " + std::to_string(job_id) +
-                  " has a transition with an unknown state (\"" + from +
-                  "\" to \"" + to + "\")");
+                  " has a transition with an unknown state (\"" + from + "\" to \"" + to + "\")");
     }
     StoredTransition transition;
     transition.job_id = job_id;
@@ -532,10 +463,9 @@ SqliteJobStore::load_transitions(core::JobId job_id) {
     transitions.push_back(std::move(transition));
   }
   auto buffered = impl_->pending.transitions_of(job_id);
-  transitions.insert(transitions.end(),
-                     std::make_move_iterator(buffered.begin()),
+  transitions.insert(transitions.end(), std::make_move_iterator(buffered.begin()),
                      std::make_move_iterator(buffered.end()));
   return transitions;
 }
 
-} // namespace vapor::store
+}  // namespace vapor::store

@@ -1,6 +1,5 @@
-// The line a real trainer writes for each point: what it may say, and the error
-// it gets when it says something else (written to the job's log with the line
-// number, never fatal).
+// The line a real trainer writes for each point: what it may say, and the error it gets when it
+// says something else (written to the job's log with the line number, never fatal).
 
 #include "runner/metric_line.hpp"
 
@@ -43,10 +42,8 @@ TEST(MetricLine, EveryOptionalKeyAndNamedScalarsInOrder) {
   EXPECT_EQ(point.accuracy, 0.25);
   EXPECT_EQ(point.progress, 0.03);
   ASSERT_TRUE(point.ts);
-  EXPECT_EQ(
-      std::chrono::duration_cast<milliseconds>(point.ts->time_since_epoch())
-          .count(),
-      1796582400250);
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(point.ts->time_since_epoch()).count(),
+            1796582400250);
   ASSERT_EQ(point.scalars.size(), 3u);
   EXPECT_EQ(point.scalars[0].name, "val_loss");
   EXPECT_EQ(point.scalars[1].name, "lr");
@@ -58,8 +55,7 @@ TEST(MetricLine, NonFiniteLossesHaveTheirJsonSpellings) {
   EXPECT_TRUE(std::isnan(parsed(R"({"step":1,"loss":"NaN"})").loss));
   EXPECT_EQ(parsed(R"({"step":1,"loss":"Infinity"})").loss, INFINITY);
   EXPECT_EQ(parsed(R"({"step":1,"loss":"-Infinity"})").loss, -INFINITY);
-  EXPECT_TRUE(std::isnan(
-      parsed(R"({"step":1,"loss":1,"val_loss":"NaN"})").scalars[0].value));
+  EXPECT_TRUE(std::isnan(parsed(R"({"step":1,"loss":1,"val_loss":"NaN"})").scalars[0].value));
 }
 
 TEST(MetricLine, IntegersWrittenAsFloatsAreIntegers) {
@@ -74,12 +70,11 @@ TEST(MetricLine, TimesWithOffsetsAreUtc) {
   ASSERT_TRUE(utc && plus_one && minus);
   EXPECT_EQ(*utc, *plus_one);
   EXPECT_EQ(*utc, *minus);
-  for (const char *bad :
-       {"2026-12-06", "2026-12-06T18:40:00", "2026-13-01T00:00:00Z",
-        "2026-02-30T00:00:00Z", "2026-12-06T24:00:00Z", "2026-12-06T18:40:00.Z",
-        "2026-12-06T18:40:00Z trailing", "yesterday",
-        // found by the fuzzer: past what the clock holds in nanoseconds
-        "6029-12-06T13:10:00-05:30", "1969-12-31T23:59:59Z"}) {
+  for (const char* bad : {"2026-12-06", "2026-12-06T18:40:00", "2026-13-01T00:00:00Z",
+                          "2026-02-30T00:00:00Z", "2026-12-06T24:00:00Z", "2026-12-06T18:40:00.Z",
+                          "2026-12-06T18:40:00Z trailing", "yesterday",
+                          // found by the fuzzer: past what the clock holds in nanoseconds
+                          "6029-12-06T13:10:00-05:30", "1969-12-31T23:59:59Z"}) {
     EXPECT_FALSE(parse_rfc3339(bad)) << bad;
   }
 }
@@ -88,20 +83,15 @@ TEST(MetricLine, RefusalsNameTheKeyAndWhatWasExpected) {
   EXPECT_EQ(refusal(R"({"loss":1})"), "\"step\" is missing (an integer >= 1)");
   EXPECT_EQ(refusal(R"({"step":1})"),
             "\"loss\" is missing (a number, null, \"NaN\" or \"Infinity\")");
-  EXPECT_EQ(refusal(R"({"step":-3,"loss":1})"),
-            "\"step\": expected an integer >= 1, got -3");
-  EXPECT_EQ(refusal(R"({"step":0,"loss":1})"),
-            "\"step\": expected an integer >= 1, got 0");
-  EXPECT_EQ(refusal(R"({"step":1.5,"loss":1})"),
-            "\"step\": expected an integer >= 1, got 1.5E0");
+  EXPECT_EQ(refusal(R"({"step":-3,"loss":1})"), "\"step\": expected an integer >= 1, got -3");
+  EXPECT_EQ(refusal(R"({"step":0,"loss":1})"), "\"step\": expected an integer >= 1, got 0");
+  EXPECT_EQ(refusal(R"({"step":1.5,"loss":1})"), "\"step\": expected an integer >= 1, got 1.5E0");
   EXPECT_EQ(refusal(R"({"step":1,"loss":"low"})"),
-            "\"loss\": expected a number, null, \"NaN\" or \"Infinity\", got "
-            "\"low\"");
+            "\"loss\": expected a number, null, \"NaN\" or \"Infinity\", got \"low\"");
   EXPECT_EQ(refusal(R"({"step":1,"loss":1,"progress":1.5})"),
             "\"progress\": expected a number from 0 to 1, got 1.5E0");
   EXPECT_EQ(refusal(R"({"step":1,"loss":1,"ts":"now"})"),
-            "\"ts\": expected an RFC 3339 time such as "
-            "\"2026-12-06T18:40:00Z\", got \"now\"");
+            "\"ts\": expected an RFC 3339 time such as \"2026-12-06T18:40:00Z\", got \"now\"");
   EXPECT_EQ(refusal(R"({"step":1,"loss":1,"Val-Loss":2})"),
             "\"Val-Loss\": a named scalar's name is [a-z][a-z0-9_]{0,63}");
   EXPECT_EQ(refusal(R"({"step":1,"loss":1,"phase":"train"})"),
@@ -112,11 +102,9 @@ TEST(MetricLine, RefusalsNameTheKeyAndWhatWasExpected) {
 
 TEST(MetricLine, AtMostThirtyTwoNamedScalars) {
   std::string line = R"({"step":1,"loss":1)";
-  for (int i = 0; i < 32; ++i)
-    line += ",\"s" + std::to_string(i) + "\":" + std::to_string(i);
+  for (int i = 0; i < 32; ++i) line += ",\"s" + std::to_string(i) + "\":" + std::to_string(i);
   EXPECT_EQ(parsed(line + "}").scalars.size(), 32u);
-  EXPECT_EQ(refusal(line + ",\"one_more\":1}"),
-            "more than 32 named scalars in one point");
+  EXPECT_EQ(refusal(line + ",\"one_more\":1}"), "more than 32 named scalars in one point");
 }
 
 TEST(MetricLine, ScalarNames) {
@@ -129,5 +117,5 @@ TEST(MetricLine, ScalarNames) {
   EXPECT_FALSE(valid_scalar_name(""));
 }
 
-} // namespace
-} // namespace vapor::runner
+}  // namespace
+}  // namespace vapor::runner

@@ -18,32 +18,26 @@ using std::chrono::seconds;
 
 /// Records every event and checks the concurrency limit as it goes.
 class Recorder final : public core::JobEventListener {
-public:
-  void on_step(const core::StepRecorded &event) override {
-    steps.push_back(event);
-  }
-  void on_state_changed(const core::JobStateChanged &event) override {
+ public:
+  void on_step(const core::StepRecorded& event) override { steps.push_back(event); }
+  void on_state_changed(const core::JobStateChanged& event) override {
     states.push_back(event);
-    if (event.to == JobState::running)
-      ++running;
-    if (event.from == JobState::running)
-      --running;
+    if (event.to == JobState::running) ++running;
+    if (event.from == JobState::running) --running;
     max_running = std::max(max_running, running);
   }
 
   [[nodiscard]] std::vector<std::uint64_t> steps_of(core::JobId id) const {
     std::vector<std::uint64_t> out;
-    for (const auto &s : steps) {
-      if (s.job_id == id)
-        out.push_back(s.step);
+    for (const auto& s : steps) {
+      if (s.job_id == id) out.push_back(s.step);
     }
     return out;
   }
   [[nodiscard]] std::vector<core::JobId> start_order() const {
     std::vector<core::JobId> out;
-    for (const auto &s : states) {
-      if (s.to == JobState::running)
-        out.push_back(s.job_id);
+    for (const auto& s : states) {
+      if (s.to == JobState::running) out.push_back(s.job_id);
     }
     return out;
   }
@@ -54,8 +48,7 @@ public:
   int max_running = 0;
 };
 
-core::JobSpec spec(std::string name, std::uint64_t steps = 20,
-                   milliseconds interval = milliseconds(100)) {
+core::JobSpec spec(std::string name, std::uint64_t steps = 20, milliseconds interval = milliseconds(100)) {
   core::JobSpec s;
   s.name = std::move(name);
   s.epochs = 1;
@@ -66,7 +59,7 @@ core::JobSpec spec(std::string name, std::uint64_t steps = 20,
 }
 
 class SchedulerTest : public ::testing::Test {
-protected:
+ protected:
   explicit SchedulerTest(SchedulerOptions options = {2, seconds(5), 100})
       : scheduler_(options, clock_) {
     scheduler_.add_listener(recorder_);
@@ -76,8 +69,7 @@ protected:
     ASSERT_TRUE(scheduler_.add_job(id, std::move(s), clock_.wall_now()));
   }
 
-  /// Moves the fake clock in small increments, running the scheduler as a
-  /// driver would.
+  /// Moves the fake clock in small increments, running the scheduler as a driver would.
   void run_for(milliseconds total, milliseconds tick = milliseconds(10)) {
     for (milliseconds elapsed{0}; elapsed < total; elapsed += tick) {
       clock_.advance(tick);
@@ -89,10 +81,8 @@ protected:
   void run_until_idle(int max_wakes = 100000) {
     for (int i = 0; i < max_wakes; ++i) {
       const auto deadline = scheduler_.next_deadline();
-      if (!deadline)
-        return;
-      clock_.advance(
-          std::max(*deadline - clock_.now(), SteadyTime::duration::zero()));
+      if (!deadline) return;
+      clock_.advance(std::max(*deadline - clock_.now(), SteadyTime::duration::zero()));
       scheduler_.advance();
     }
     FAIL() << "scheduler never went idle";
@@ -110,15 +100,14 @@ TEST_F(SchedulerTest, StepsFallDueAtTheJobsInterval) {
   EXPECT_EQ(state(1), JobState::running);
   run_for(milliseconds(1000));
   EXPECT_EQ(recorder_.steps_of(1).size(), 10u);
-  const auto &first = recorder_.steps.front();
+  const auto& first = recorder_.steps.front();
   EXPECT_EQ(first.step, 1u);
   EXPECT_DOUBLE_EQ(first.progress, 0.01);
   EXPECT_EQ(first.loss, core::simulate_step(scheduler_.find(1)->spec, 1).loss);
 }
 
 TEST_F(SchedulerTest, NeverRunsMoreThanMaxConcurrentAndDrainsTheQueue) {
-  for (core::JobId id = 1; id <= 6; ++id)
-    add(id, spec("job" + std::to_string(id), 10));
+  for (core::JobId id = 1; id <= 6; ++id) add(id, spec("job" + std::to_string(id), 10));
   EXPECT_EQ(scheduler_.running_count(), 2u);
   EXPECT_EQ(state(3), JobState::queued);
   run_until_idle();
@@ -127,8 +116,7 @@ TEST_F(SchedulerTest, NeverRunsMoreThanMaxConcurrentAndDrainsTheQueue) {
     EXPECT_EQ(state(id), JobState::complete) << id;
     const auto steps = recorder_.steps_of(id);
     ASSERT_EQ(steps.size(), 10u) << id;
-    for (std::size_t i = 0; i < steps.size(); ++i)
-      EXPECT_EQ(steps[i], i + 1);
+    for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1);
   }
 }
 
@@ -149,8 +137,7 @@ TEST_F(SchedulerTest, HigherPriorityStartsFirstAndTiesGoToTheOlderJob) {
   add(5, high);
   add(6, mid_new);
   run_until_idle();
-  EXPECT_EQ(recorder_.start_order(),
-            (std::vector<core::JobId>{1, 2, 5, 4, 6, 3}));
+  EXPECT_EQ(recorder_.start_order(), (std::vector<core::JobId>{1, 2, 5, 4, 6, 3}));
 }
 
 TEST_F(SchedulerTest, ManualJobWaitsForAUserStart) {
@@ -190,11 +177,9 @@ TEST_F(SchedulerTest, StopEndsARunningJobAndFreesItsSlot) {
   const auto steps_before = recorder_.steps_of(1).size();
   ASSERT_TRUE(scheduler_.stop(1));
   EXPECT_EQ(state(1), JobState::stopped);
-  EXPECT_EQ(state(3), JobState::running)
-      << "the freed slot goes to the next job";
+  EXPECT_EQ(state(3), JobState::running) << "the freed slot goes to the next job";
   run_until_idle();
-  EXPECT_EQ(recorder_.steps_of(1).size(), steps_before)
-      << "no step after a stop";
+  EXPECT_EQ(recorder_.steps_of(1).size(), steps_before) << "no step after a stop";
   EXPECT_FALSE(scheduler_.stop(1)) << "a stopped job cannot be stopped again";
   EXPECT_FALSE(scheduler_.stop(3)) << "a complete job cannot be stopped";
   EXPECT_FALSE(scheduler_.stop(42)) << "unknown job";
@@ -214,10 +199,9 @@ TEST_F(SchedulerTest, StalledJobFailsAfterTheStallTimeoutAndNotBefore) {
   auto stalling = spec("stall", 100, milliseconds(100));
   stalling.faults.stall_at_step = 5;
   add(1, stalling);
-  run_for(milliseconds(400)); // steps 1..4
+  run_for(milliseconds(400));  // steps 1..4
   EXPECT_EQ(recorder_.steps_of(1).size(), 4u);
-  run_for(
-      milliseconds(4900)); // 5.3 s in; last step at 0.4 s, timeout 5 s → 5.4 s
+  run_for(milliseconds(4900));  // 5.3 s in; last step at 0.4 s, timeout 5 s → 5.4 s
   EXPECT_EQ(state(1), JobState::running);
   run_for(milliseconds(200));
   EXPECT_EQ(state(1), JobState::failed);
@@ -227,7 +211,7 @@ TEST_F(SchedulerTest, StalledJobFailsAfterTheStallTimeoutAndNotBefore) {
 
 TEST_F(SchedulerTest, SlowdownPastTheStallTimeoutCountsAsAStall) {
   auto slow = spec("slow", 100, milliseconds(100));
-  slow.faults.slowdown = core::Slowdown{3, 100.0}; // 10 s per step from step 3
+  slow.faults.slowdown = core::Slowdown{3, 100.0};  // 10 s per step from step 3
   add(1, slow);
   run_until_idle();
   EXPECT_EQ(state(1), JobState::failed);
@@ -277,11 +261,9 @@ TEST_F(SchedulerTest, JobsAddedByAReloadJoinWhileOthersKeepStepping) {
   run_until_idle();
   const auto steps = recorder_.steps_of(1);
   ASSERT_EQ(steps.size(), 30u);
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    EXPECT_EQ(steps[i], i + 1) << "no gap, no repeat";
+  for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1) << "no gap, no repeat";
   EXPECT_EQ(state(3), JobState::complete);
-  EXPECT_FALSE(scheduler_.add_job(9, spec("a"), clock_.wall_now()))
-      << "duplicate name";
+  EXPECT_FALSE(scheduler_.add_job(9, spec("a"), clock_.wall_now())) << "duplicate name";
 }
 
 TEST_F(SchedulerTest, RestoredRunningJobResumesAfterItsLastCommittedStep) {
@@ -296,11 +278,9 @@ TEST_F(SchedulerTest, RestoredRunningJobResumesAfterItsLastCommittedStep) {
   const auto steps = recorder_.steps_of(4);
   ASSERT_EQ(steps.size(), 40u);
   EXPECT_EQ(steps.front(), 61u);
-  EXPECT_EQ(recorder_.steps.front().loss,
-            core::simulate_step(restored.spec, 61).loss);
+  EXPECT_EQ(recorder_.steps.front().loss, core::simulate_step(restored.spec, 61).loss);
   EXPECT_EQ(state(4), JobState::complete);
-  EXPECT_EQ(recorder_.states.size(), 1u)
-      << "only running → complete; no second start";
+  EXPECT_EQ(recorder_.states.size(), 1u) << "only running → complete; no second start";
 }
 
 TEST_F(SchedulerTest, RestoredFinishedJobsStayFinished) {
@@ -331,19 +311,17 @@ TEST_F(SchedulerTest, PauseHoldsEveryJobWithoutDeclaringAStall) {
 TEST_F(SchedulerTest, EtaIsAbsentAtFirstThenMatchesTheRemainingTime) {
   add(1, spec("a", 100, milliseconds(100)));
   run_until_idle();
-  const auto &steps = recorder_.steps;
+  const auto& steps = recorder_.steps;
   EXPECT_FALSE(steps[0].eta_seconds);
   ASSERT_TRUE(steps[10].eta_seconds);
   EXPECT_NEAR(*steps[10].eta_seconds, 89 * 0.1, 1e-6);
-  EXPECT_FALSE(scheduler_.find(1)->eta_seconds())
-      << "a finished job has no ETA";
+  EXPECT_FALSE(scheduler_.find(1)->eta_seconds()) << "a finished job has no ETA";
 }
 
 TEST_F(SchedulerTest, ALateEventLoopDoesNotMakeJobsLookStalled) {
   add(1, spec("a", 100, milliseconds(100)));
   run_for(milliseconds(500));
-  clock_.advance(
-      seconds(30)); // a suspended process: far past the 5 s stall timeout
+  clock_.advance(seconds(30));  // a suspended process: far past the 5 s stall timeout
   scheduler_.advance();
   EXPECT_EQ(state(1), JobState::running);
   run_until_idle();
@@ -392,32 +370,27 @@ TEST_F(SchedulerTest, RestoreNeverRunsMoreThanMaxConcurrent) {
 }
 
 class BatchedSchedulerTest : public SchedulerTest {
-protected:
-  BatchedSchedulerTest()
-      : SchedulerTest(SchedulerOptions{100, seconds(5), 100, 50}) {}
+ protected:
+  BatchedSchedulerTest() : SchedulerTest(SchedulerOptions{100, seconds(5), 100, 50}) {}
 };
 
-TEST_F(BatchedSchedulerTest,
-       ABacklogIsTakenInBoundedBatchesWithoutLosingSteps) {
-  for (core::JobId id = 1; id <= 20; ++id)
-    add(id, spec("job" + std::to_string(id), 40));
-  clock_.advance(milliseconds(900)); // 20 jobs x 9 steps due at once: 180 steps
+TEST_F(BatchedSchedulerTest, ABacklogIsTakenInBoundedBatchesWithoutLosingSteps) {
+  for (core::JobId id = 1; id <= 20; ++id) add(id, spec("job" + std::to_string(id), 40));
+  clock_.advance(milliseconds(900));  // 20 jobs x 9 steps due at once: 180 steps
   scheduler_.advance();
   EXPECT_EQ(recorder_.steps.size(), 50u) << "one call takes one batch";
   ASSERT_TRUE(scheduler_.next_deadline());
-  EXPECT_LE(*scheduler_.next_deadline(), clock_.now())
-      << "the rest is due at once";
+  EXPECT_LE(*scheduler_.next_deadline(), clock_.now()) << "the rest is due at once";
   run_until_idle();
   for (core::JobId id = 1; id <= 20; ++id) {
     const auto steps = recorder_.steps_of(id);
     ASSERT_EQ(steps.size(), 40u) << id;
-    for (std::size_t i = 0; i < steps.size(); ++i)
-      EXPECT_EQ(steps[i], i + 1);
+    for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], i + 1);
   }
 }
 
 class SmallSchedulerTest : public SchedulerTest {
-protected:
+ protected:
   SmallSchedulerTest() : SchedulerTest(SchedulerOptions{2, seconds(5), 3}) {}
 };
 
@@ -430,8 +403,8 @@ TEST_F(SmallSchedulerTest, RefusesJobsPastMaxJobs) {
   EXPECT_NE(refused.error().message.find("max_jobs"), std::string::npos);
 }
 
-} // namespace
-} // namespace vapor::runtime
+}  // namespace
+}  // namespace vapor::runtime
 
 namespace vapor::runtime {
 namespace {
@@ -440,8 +413,7 @@ core::JobSpec real_job(std::string name, std::uint64_t planned_steps) {
   core::JobSpec s = spec(std::move(name), planned_steps);
   s.kind = core::JobKind::command;
   s.command.argv = {"train"};
-  if (planned_steps == 0)
-    s.epochs = s.steps_per_epoch = 0;
+  if (planned_steps == 0) s.epochs = s.steps_per_epoch = 0;
   return s;
 }
 
@@ -469,8 +441,7 @@ TEST_F(SchedulerTest, ARealJobStepsOnlyWhenItReportsAndEndsWhenItsProcessDoes) {
   ASSERT_TRUE(scheduler_.record_point(1, reported(3, 1.5, 0.2)));
   const auto again = scheduler_.record_point(1, reported(3, 1.4));
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().message,
-            "step 3 does not come after step 3 (steps must increase)");
+  EXPECT_EQ(again.error().message, "step 3 does not come after step 3 (steps must increase)");
   EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1, 3}));
   EXPECT_DOUBLE_EQ(recorder_.steps.back().progress, 0.3);
   EXPECT_EQ(recorder_.steps.back().epoch, 1u);
@@ -485,19 +456,16 @@ TEST_F(SchedulerTest, ARealJobStepsOnlyWhenItReportsAndEndsWhenItsProcessDoes) {
   EXPECT_EQ(state(1), JobState::failed);
   EXPECT_EQ(scheduler_.find(1)->reason, "exit_code");
   EXPECT_EQ(scheduler_.find(1)->exit_code, 3);
-  EXPECT_FALSE(scheduler_.record_point(1, reported(13, 1.0)))
-      << "not after it ended";
+  EXPECT_FALSE(scheduler_.record_point(1, reported(13, 1.0))) << "not after it ended";
 }
 
-TEST_F(SchedulerTest,
-       ARealJobWithoutAPlanTakesItsProgressFromItsPointsAndStallsWhenSilent) {
+TEST_F(SchedulerTest, ARealJobWithoutAPlanTakesItsProgressFromItsPointsAndStallsWhenSilent) {
   add(1, real_job("unplanned", 0));
   ASSERT_TRUE(scheduler_.record_point(1, reported(1, 2.0, {}, 0.25)));
   EXPECT_DOUBLE_EQ(recorder_.steps.back().progress, 0.25);
   EXPECT_FALSE(recorder_.steps.back().eta_seconds) << "no plan, no ETA";
   run_for(milliseconds(4900));
-  EXPECT_EQ(state(1), JobState::running)
-      << "a point restarts the stall clock (5 s)";
+  EXPECT_EQ(state(1), JobState::running) << "a point restarts the stall clock (5 s)";
   ASSERT_TRUE(scheduler_.record_point(1, reported(2, 1.9, {}, 0.5)));
   run_for(milliseconds(4900));
   EXPECT_EQ(state(1), JobState::running);
@@ -511,42 +479,35 @@ TEST_F(SchedulerTest, ANonFiniteLossFailsARealJobUnderItsPolicy) {
   ASSERT_TRUE(scheduler_.record_point(1, reported(1, std::nan(""))));
   EXPECT_EQ(state(1), JobState::failed);
   EXPECT_EQ(scheduler_.find(1)->reason, "nonfinite_loss");
-  EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1}))
-      << "the NaN point is kept";
+  EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1})) << "the NaN point is kept";
 }
 
-TEST_F(SchedulerTest,
-       NamedScalarsTravelWithTheirPointAndTheJobKeepsEachOnesLatestValue) {
+TEST_F(SchedulerTest, NamedScalarsTravelWithTheirPointAndTheJobKeepsEachOnesLatestValue) {
   add(1, real_job("scalars", 10));
-  ASSERT_TRUE(scheduler_.record_point(
-      1, reported(1, 2.0, {}, {}, {{"lr", 0.1}, {"val_loss", 2.5}})));
   ASSERT_TRUE(
-      scheduler_.record_point(1, reported(2, 1.8, {}, {}, {{"lr", 0.05}})));
+      scheduler_.record_point(1, reported(1, 2.0, {}, {}, {{"lr", 0.1}, {"val_loss", 2.5}})));
+  ASSERT_TRUE(scheduler_.record_point(1, reported(2, 1.8, {}, {}, {{"lr", 0.05}})));
   EXPECT_EQ(recorder_.steps.back().scalars, (core::Scalars{{"lr", 0.05}}))
       << "a point carries only what the trainer wrote at that step";
-  EXPECT_EQ(scheduler_.find(1)->scalars,
-            (core::Scalars{{"lr", 0.05}, {"val_loss", 2.5}}))
+  EXPECT_EQ(scheduler_.find(1)->scalars, (core::Scalars{{"lr", 0.05}, {"val_loss", 2.5}}))
       << "val_loss keeps its value from step 1";
 
   // 32 names per job: a point that would bring the 33rd is refused whole.
   core::Scalars many;
-  for (int i = 0; i < 30; ++i)
-    many.push_back({"s" + std::to_string(i), 1.0});
+  for (int i = 0; i < 30; ++i) many.push_back({"s" + std::to_string(i), 1.0});
   ASSERT_TRUE(scheduler_.record_point(1, reported(3, 1.7, {}, {}, many)));
   ASSERT_EQ(scheduler_.find(1)->scalars.size(), 32u);
-  const auto refused = scheduler_.record_point(
-      1, reported(4, 1.6, {}, {}, {{"lr", 0.01}, {"extra", 1}}));
+  const auto refused =
+      scheduler_.record_point(1, reported(4, 1.6, {}, {}, {{"lr", 0.01}, {"extra", 1}}));
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().message, "named scalar \"extra\" is one name too "
-                                     "many: job 'scalars' already reports 32 "
-                                     "(at most 32 per job)");
+  EXPECT_EQ(refused.error().message,
+            "named scalar \"extra\" is one name too many: job 'scalars' already reports 32 "
+            "(at most 32 per job)");
   EXPECT_EQ(recorder_.steps_of(1), (std::vector<std::uint64_t>{1, 2, 3}));
-  EXPECT_EQ(scheduler_.find(1)->scalars.front(),
-            (core::NamedScalar{"lr", 0.05}))
+  EXPECT_EQ(scheduler_.find(1)->scalars.front(), (core::NamedScalar{"lr", 0.05}))
       << "nothing of the refused point was taken";
-  ASSERT_TRUE(
-      scheduler_.record_point(1, reported(4, 1.6, {}, {}, {{"lr", 0.01}})));
+  ASSERT_TRUE(scheduler_.record_point(1, reported(4, 1.6, {}, {}, {{"lr", 0.01}})));
 }
 
-} // namespace
-} // namespace vapor::runtime
+}  // namespace
+}  // namespace vapor::runtime

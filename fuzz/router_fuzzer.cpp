@@ -56,7 +56,8 @@ class SchedulerControl final : public http::JobControl {
   SchedulerControl(runtime::Scheduler& scheduler, const runtime::Clock& clock)
       : scheduler_(scheduler), clock_(clock) {}
 
-  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override {
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id,
+                                           std::string&) override {
     if (scheduler_.find(spec.name) != nullptr) {
       return http::ControlError{http::ControlFailure::conflict, "name taken"};
     }
@@ -71,6 +72,28 @@ class SchedulerControl final : public http::JobControl {
   }
   std::optional<http::ControlError> stop(core::JobId id) override {
     return forward(id, [&] { return scheduler_.stop(id); });
+  }
+  std::optional<http::ControlError> push_points(core::JobId id,
+                                                const std::vector<core::ReportedPoint>& points,
+                                                std::size_t& accepted) override {
+    accepted = 0;
+    for (const auto& point : points) {
+      if (auto refused = forward(id, [&] { return scheduler_.record_point(id, point); })) {
+        return refused;
+      }
+      ++accepted;
+    }
+    return std::nullopt;
+  }
+  std::optional<http::ControlError> finish(core::JobId id, core::JobState state,
+                                           std::string reason) override {
+    return forward(id, [&]() -> Result<void> {
+      scheduler_.finish(id, {state, std::move(reason), std::nullopt, {}});
+      return {};
+    });
+  }
+  [[nodiscard]] bool push_token_matches(core::JobId, std::string_view) const override {
+    return false;  // only the API token opens anything here
   }
 
  private:

@@ -10,11 +10,12 @@
 #   fuzz/run.sh --seconds 600 --corpus-dir DIR          the long run (bench/fuzz): grown corpora
 #                                                       are kept in DIR/<target>/ for the next run
 #
-# Targets: queue_config job_spec_json router subscription metric_line (fuzz/<target>_fuzzer.cpp).
+# Targets: queue_config job_spec_json router subscription metric_line point_batch
+# (fuzz/<target>_fuzzer.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(queue_config job_spec_json router subscription metric_line)
+all_targets=(queue_config job_spec_json router subscription metric_line point_batch)
 seconds=20
 corpus_root=""
 jobs=$(nproc)
@@ -24,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --seconds) seconds="$2"; shift 2 ;;
     --corpus-dir) corpus_root="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "fuzz/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *)
       if [[ ! " ${all_targets[*]} " =~ " $1 " ]]; then

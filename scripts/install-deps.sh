@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config git dpkg-dev file
   libboost1.81-dev libboost-json1.81-dev
-  prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev
+  prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev
   python3-numpy  # the demo's real training job (config/demo/spiral_mlp.py)
 )
 test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml chromium clang libclang-rt-14-dev llvm)

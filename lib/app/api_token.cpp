@@ -1,13 +1,13 @@
 #include "app/api_token.hpp"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
+
+#include "support/secret_token.hpp"
 
 namespace vapor::app {
 namespace {
@@ -55,16 +55,9 @@ Result<std::string> read_token(const std::filesystem::path& path) {
 }
 
 Result<std::string> create_token(const std::filesystem::path& path) {
-  std::array<unsigned char, 32> random{};
-  if (::getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) {
-    return fail(std::string("cannot generate an api token: getrandom: ") + std::strerror(errno));
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string token;
-  for (const auto byte : random) {
-    token += hex[byte >> 4];
-    token += hex[byte & 0x0f];
-  }
+  auto generated = random_token();
+  if (!generated) return fail("cannot generate an api token: " + generated.error().message);
+  const std::string token = std::move(*generated);
   // Write a temp file completely, then link it into place: a crash never leaves an empty
   // token file behind, and two starts never both win.
   const auto temporary = path.string() + ".tmp." + std::to_string(::getpid());

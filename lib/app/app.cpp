@@ -146,6 +146,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     scheduler.add_listener(logger);
     scheduler.add_listener(flusher);  // after the store: counts the rows it has just buffered
     scheduler.add_listener(runner);   // last: starts and ends trainers once all others know
+    router.max_batch_points = config.api.max_batch_points;
     // Job logs are files: read on the store thread, which does vapord's blocking reads.
     router.read_log = [this](core::JobId id, std::optional<std::uint64_t> after_byte,
                              std::size_t max_bytes, std::function<void(Result<FileTail>)> done) {

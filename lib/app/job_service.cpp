@@ -5,11 +5,13 @@
 #include <vector>
 
 #include "core/simulator.hpp"
+#include "http/access.hpp"
 #include "metrics/vapor_metrics.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "support/log.hpp"
+#include "support/secret_token.hpp"
 
 namespace vapor::app {
 namespace {
@@ -66,6 +68,7 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
       unrestorable_names_.insert(row.name);  // the name stays taken
       continue;
     }
+    if (!row.push_token_sha256.empty()) push_token_hashes_[row.id] = row.push_token_sha256;
     runtime::RestoredJob job;
     job.id = row.id;
     job.spec = std::move(spec.value);
@@ -197,7 +200,8 @@ std::optional<http::ControlError> JobService::name_taken(const std::string& name
   return std::nullopt;
 }
 
-std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobId& id) {
+std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobId& id,
+                                                  std::string push_token_sha256) {
   if (auto taken = name_taken(spec.name)) return taken;
   if (scheduler_.jobs().size() >= options_.max_jobs) {
     return http::ControlError{http::ControlFailure::unavailable,
@@ -206,7 +210,8 @@ std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobI
   }
   id = next_id_++;
   const auto now = clock_.wall_now();
-  record_job_({id, spec.name, config::job_spec_to_json(spec), now});
+  record_job_({id, spec.name, config::job_spec_to_json(spec), now, push_token_sha256});
+  if (!push_token_sha256.empty()) push_token_hashes_[id] = std::move(push_token_sha256);
   metrics_.add_job(identity_of(id, spec), metrics::JobStatus{});
   log::notice("job " + std::to_string(id) + " " + spec.name + ": queued (" + spec.model + ", " +
               std::to_string(spec.total_steps()) + " steps" +
@@ -224,7 +229,8 @@ std::optional<http::ControlError> JobService::check_exists(core::JobId id) const
                             "no job with id " + std::to_string(id)};
 }
 
-std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::JobId& id) {
+std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::JobId& id,
+                                                     std::string& push_token) {
   if (closed_) return http::ControlError{http::ControlFailure::unavailable, "vapord is stopping"};
   if (spec.kind == core::JobKind::command && !options_.allow_command_jobs) {
     return http::ControlError{
@@ -233,7 +239,100 @@ std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::J
         "api.allow_command_jobs: true lets the API create them",
         "command_jobs_disabled"};
   }
-  return add(std::move(spec), id);
+  if (spec.kind != core::JobKind::push) return add(std::move(spec), id);
+  auto token = random_token();
+  if (!token) return http::ControlError{http::ControlFailure::unavailable, token.error().message};
+  if (auto refused = add(std::move(spec), id, sha256_hex(*token))) return refused;
+  push_token = std::move(*token);
+  return std::nullopt;
+}
+
+std::optional<http::ControlError> JobService::refuse_push(core::JobId id) const {
+  const runtime::Job* job = scheduler_.find(id);
+  if (job == nullptr) {
+    return http::ControlError{http::ControlFailure::not_found, "no job with id " +
+                                                                   std::to_string(id)};
+  }
+  if (job->spec.kind != core::JobKind::push) {
+    return http::ControlError{http::ControlFailure::conflict,
+                              "job '" + job->spec.name + "' is not a push job; its points come " +
+                                  (job->spec.kind == core::JobKind::command
+                                       ? "from the trainer vapord runs"
+                                       : "from the simulator"),
+                              "not_a_push_job"};
+  }
+  if (core::is_terminal(job->state)) {
+    return http::ControlError{http::ControlFailure::conflict,
+                              "job '" + job->spec.name + "' has ended (" +
+                                  std::string(core::to_string(job->state)) +
+                                  (job->reason.empty() ? "" : ", " + job->reason) +
+                                  "); it takes no more points",
+                              "job_finished"};
+  }
+  return std::nullopt;
+}
+
+std::optional<http::ControlError> JobService::push_points(
+    core::JobId id, const std::vector<core::ReportedPoint>& points, std::size_t& accepted) {
+  accepted = 0;
+  if (auto refused = refuse_push(id)) return refused;
+  const runtime::Job& job = *scheduler_.find(id);
+  if (scheduler_.paused()) {
+    return http::ControlError{http::ControlFailure::busy,
+                              "the store is behind (store.max_pending_rows rows wait for a "
+                              "commit); nothing was recorded: send the batch again shortly"};
+  }
+  if (!points.empty() && points.front().step <= job.step) {
+    return http::ControlError{http::ControlFailure::conflict,
+                              "point 0: step " + std::to_string(points.front().step) +
+                                  " does not come after step " + std::to_string(job.step) +
+                                  ", the job's last recorded step; nothing was recorded",
+                              "step_not_increasing"};
+  }
+  // The per-job name limit, over the whole batch, before anything is recorded.
+  core::Scalars names = job.scalars;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    core::merge_scalars(names, points[i].scalars);
+    if (names.size() > core::max_scalar_names) {
+      return http::ControlError{http::ControlFailure::invalid,
+                                "point " + std::to_string(i) + ": more than " +
+                                    std::to_string(core::max_scalar_names) +
+                                    " named scalars in this job; nothing was recorded",
+                                "invalid_points"};
+    }
+  }
+  for (const core::ReportedPoint& point : points) {
+    if (auto recorded = scheduler_.record_point(id, point); !recorded) break;
+    ++accepted;
+    if (scheduler_.find(id)->state != core::JobState::running) break;  // a NaN ended it
+  }
+  rearm_();
+  return std::nullopt;
+}
+
+std::optional<http::ControlError> JobService::finish(core::JobId id, core::JobState state,
+                                                     std::string reason) {
+  if (auto refused = refuse_push(id)) return refused;
+  const runtime::Job& job = *scheduler_.find(id);
+  if (job.state != core::JobState::running) {
+    return http::ControlError{http::ControlFailure::conflict,
+                              "job '" + job.spec.name +
+                                  "' has not started: a push job runs from its first batch of "
+                                  "points (stop it instead to drop it)",
+                              "not_started"};
+  }
+  if (state == core::JobState::failed && reason.empty()) reason = "reported_failure";
+  log::notice("job " + std::to_string(id) + " " + job.spec.name + ": its trainer reported " +
+              std::string(core::to_string(state)) + (reason.empty() ? "" : " (" + reason + ")"));
+  scheduler_.finish(id, {state, std::move(reason), std::nullopt, {}});
+  rearm_();
+  return std::nullopt;
+}
+
+bool JobService::push_token_matches(core::JobId id, std::string_view token) const {
+  const auto found = push_token_hashes_.find(id);
+  return found != push_token_hashes_.end() &&
+         http::constant_time_equal(found->second, sha256_hex(token));
 }
 
 std::optional<http::ControlError> JobService::start(core::JobId id) {

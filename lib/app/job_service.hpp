@@ -6,7 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <unordered_set>
+#include <vector>
 
 #include "config/queue_file.hpp"
 #include "core/job_spec.hpp"
@@ -46,10 +49,10 @@ struct JobCounts {
 
 /// The jobs vapord knows and every way they change from outside the scheduler: restore from the
 /// store at start-up, the queue file (load and reconcile on start, SIGHUP and file changes), and
-/// the API (submit, start, stop). It hands out ids and decides, in one place, when a name is
-/// taken or the job limit reached. A new job goes to the store (`record_job`), the metrics and the
-/// scheduler, in that order, and `rearm` runs after anything that may move the scheduler's next
-/// deadline.
+/// the API (submit, start, stop, and a push job's points and finish). It hands out ids and
+/// decides, in one place, when a name is taken or the job limit reached. A new job goes to the
+/// store (`record_job`), the metrics and the scheduler, in that order, and `rearm` runs after
+/// anything that may move the scheduler's next deadline. It keeps push tokens as their SHA-256.
 /// Event-loop thread only.
 class JobService final : public http::JobControl {
  public:
@@ -68,9 +71,21 @@ class JobService final : public http::JobControl {
   /// From now on submissions are refused (503): vapord is stopping.
   void close() { closed_ = true; }
 
-  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) override;
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id,
+                                           std::string& push_token) override;
+  /// Submits a job that is not a push job (or whose token the caller does not need).
+  std::optional<http::ControlError> submit(core::JobSpec spec, core::JobId& id) {
+    std::string unused;
+    return submit(std::move(spec), id, unused);
+  }
   std::optional<http::ControlError> start(core::JobId id) override;
   std::optional<http::ControlError> stop(core::JobId id) override;
+  std::optional<http::ControlError> push_points(core::JobId id,
+                                                const std::vector<core::ReportedPoint>& points,
+                                                std::size_t& accepted) override;
+  std::optional<http::ControlError> finish(core::JobId id, core::JobState state,
+                                           std::string reason) override;
+  [[nodiscard]] bool push_token_matches(core::JobId id, std::string_view token) const override;
 
   [[nodiscard]] bool queue_loaded() const { return queue_loaded_; }
   [[nodiscard]] bool last_reload_successful() const { return last_reload_successful_; }
@@ -78,8 +93,11 @@ class JobService final : public http::JobControl {
 
  private:
   /// Adds a new job everywhere it lives; conflict when the name is taken, unavailable at the
-  /// job limit.
-  std::optional<http::ControlError> add(core::JobSpec spec, core::JobId& id);
+  /// job limit. `push_token_sha256` goes to the store with it.
+  std::optional<http::ControlError> add(core::JobSpec spec, core::JobId& id,
+                                        std::string push_token_sha256 = {});
+  /// Why job `id` takes no push now (missing, not a push job, or finished); nothing when it may.
+  [[nodiscard]] std::optional<http::ControlError> refuse_push(core::JobId id) const;
   [[nodiscard]] std::optional<http::ControlError> name_taken(const std::string& name) const;
   [[nodiscard]] std::optional<http::ControlError> check_exists(core::JobId id) const;
   void queue_refused();
@@ -92,6 +110,7 @@ class JobService final : public http::JobControl {
   std::function<void()> rearm_;
   core::JobId next_id_ = 1;
   std::unordered_set<std::string> unrestorable_names_;  ///< in the database, not the scheduler
+  std::unordered_map<core::JobId, std::string> push_token_hashes_;  ///< SHA-256 hex, by job
   bool queue_loaded_ = false;
   bool last_reload_successful_ = false;
   bool closed_ = false;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +32,7 @@ struct Options {
   std::optional<std::string> token_file;
   bool json_output = false;
   bool follow = false;  ///< logs -f
+  std::size_t batch = 1000;  ///< push --batch
   std::string command;
   std::vector<std::string> arguments;
 };
@@ -48,6 +50,9 @@ const char* const usage_text =
     "  watch [JOB...]       live progress of the given jobs (default: every unfinished job)\n"
     "  logs JOB [-f]        a command job's output (the last 64 KiB); -f: follow it until the\n"
     "                       job ends\n"
+    "  push JOB [FILE|-]    send a push job's points: NDJSON, one point per line, from FILE or\n"
+    "                       stdin, in batches (--batch N, default 1000); the token is\n"
+    "                       $VAPOR_PUSH_TOKEN (the job's push token) or the API token\n"
     "\n"
     "Options:\n"
     "  --url URL            vapord's address (default http://127.0.0.1:9786, or $VAPOR_URL)\n"
@@ -86,6 +91,16 @@ std::optional<Options> parse_options(std::span<const std::string_view> args, std
         return std::nullopt;
       }
       options.json_output = *v == "json";
+    } else if (arg == "--batch") {
+      auto v = value(arg);
+      if (!v) return std::nullopt;
+      std::size_t batch = 0;
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), batch);
+      if (ec != std::errc() || end != v->data() + v->size() || batch == 0) {
+        err << "vaporctl: --batch takes a number of points above 0, not '" << *v << "'\n";
+        return std::nullopt;
+      }
+      options.batch = batch;
     } else if (arg == "-f" || arg == "--follow") {
       options.follow = true;
     } else if (arg == "--help" || arg == "-h") {
@@ -262,6 +277,76 @@ int command_events(const client::ApiClient& api, const Options& options, std::os
                     field_text(event, "reason")});
   }
   print_table(rows, out);
+  return exit_code::ok;
+}
+
+bool command_is(const Options& options, std::string_view name) { return options.command == name; }
+
+/// Sends one batch of NDJSON lines (file lines `first_line`..); false when it was refused.
+bool push_batch(const client::ApiClient& api, const std::string& target, const std::string& body,
+                std::size_t first_line, std::size_t last_line, std::size_t& pushed,
+                std::ostream& err, int& code) {
+  auto response = api.post(target, body, "application/x-ndjson");
+  if (!response) {
+    err << "vaporctl: " << response.error().message << '\n';
+    code = exit_code::unreachable;
+    return false;
+  }
+  if (response->status >= 300) {
+    err << "vaporctl: the batch of lines " << first_line << " to " << last_line
+        << " was refused; nothing of it was recorded\n";
+    code = report_status(*response, err);
+    return false;
+  }
+  const auto* answer = response->body.if_object();
+  const auto* accepted = answer ? answer->if_contains("accepted") : nullptr;
+  pushed += accepted && accepted->is_uint64() ? accepted->get_uint64()
+            : accepted && accepted->is_int64() ? static_cast<std::size_t>(accepted->get_int64())
+                                               : 0;
+  return true;
+}
+
+/// push JOB [FILE|-]: NDJSON points to a push job, `options.batch` lines a request.
+int command_push(const client::ApiClient& api, const Options& options, std::ostream& out,
+                 std::ostream& err) {
+  const std::string& job = options.arguments.at(0);
+  const std::string source = options.arguments.size() > 1 ? options.arguments[1] : "-";
+  std::ifstream file;
+  if (source != "-") {
+    file.open(source);
+    if (!file) {
+      err << "vaporctl: cannot read " << source << '\n';
+      return exit_code::usage;
+    }
+  }
+  std::istream& in = source == "-" ? std::cin : file;
+  const std::string target = "/api/v1/jobs/" + job + "/points";  // names need no escaping
+  std::string body;
+  std::size_t lines_in_batch = 0;
+  std::size_t line_number = 0;
+  std::size_t first_line = 1;
+  std::size_t pushed = 0;
+  std::size_t batches = 0;
+  int code = exit_code::ok;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (lines_in_batch == 0) first_line = line_number;
+    body += line;
+    body += '\n';
+    if (++lines_in_batch == options.batch) {
+      if (!push_batch(api, target, body, first_line, line_number, pushed, err, code)) return code;
+      ++batches;
+      body.clear();
+      lines_in_batch = 0;
+    }
+  }
+  if (lines_in_batch > 0) {
+    if (!push_batch(api, target, body, first_line, line_number, pushed, err, code)) return code;
+    ++batches;
+  }
+  out << "pushed " << pushed << (pushed == 1 ? " point" : " points") << " to " << job << " in "
+      << batches << (batches == 1 ? " batch" : " batches") << '\n';
   return exit_code::ok;
 }
 
@@ -466,7 +551,12 @@ int run_vaporctl(std::span<const std::string_view> args, std::ostream& out, std:
     err << "vaporctl: " << endpoint.error().message << '\n';
     return exit_code::usage;
   }
-  const client::ApiClient api(*endpoint, read_token(*options), std::chrono::seconds(10));
+  std::string token = read_token(*options);
+  if (const char* push = std::getenv("VAPOR_PUSH_TOKEN");
+      command_is(*options, "push") && push != nullptr && *push != '\0') {
+    token = push;  // the job's own token: it may push, and nothing else
+  }
+  const client::ApiClient api(*endpoint, std::move(token), std::chrono::seconds(10));
   const auto& command = options->command;
   const auto needs = [&](std::size_t count) {
     if (options->arguments.size() == count) return true;
@@ -482,6 +572,13 @@ int run_vaporctl(std::span<const std::string_view> args, std::ostream& out, std:
   if (command == "submit") return needs(1) ? command_submit(api, *options, out, err) : exit_code::usage;
   if (command == "watch") return command_watch(api, *options, out, err, terminal);
   if (command == "logs") return needs(1) ? command_logs(api, *options, out, err) : exit_code::usage;
+  if (command == "push") {
+    if (options->arguments.empty() || options->arguments.size() > 2) {
+      err << "vaporctl: 'push' takes a job and an optional file\n" << usage_text;
+      return exit_code::usage;
+    }
+    return command_push(api, *options, out, err);
+  }
   err << (command.empty() ? std::string("vaporctl: a command is needed\n")
                           : "vaporctl: unknown command '" + command + "'\n")
       << usage_text;

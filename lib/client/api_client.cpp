@@ -54,8 +54,13 @@ Result<ApiResponse> ApiClient::post(std::string_view target, std::string_view js
   return send(true, target, json_body);
 }
 
-Result<ApiResponse> ApiClient::send(bool is_post, std::string_view target,
-                                    std::string_view body) const {
+Result<ApiResponse> ApiClient::post(std::string_view target, std::string_view body,
+                                    std::string_view content_type) const {
+  return send(true, target, body, content_type);
+}
+
+Result<ApiResponse> ApiClient::send(bool is_post, std::string_view target, std::string_view body,
+                                    std::string_view content_type) const {
   asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::tcp_stream stream(ioc);
@@ -74,7 +79,7 @@ Result<ApiResponse> ApiClient::send(bool is_post, std::string_view target,
   request.set(beast_http::field::accept, "application/json");
   if (!token_.empty()) request.set(beast_http::field::authorization, "Bearer " + token_);
   if (is_post) {
-    request.set(beast_http::field::content_type, "application/json");
+    request.set(beast_http::field::content_type, content_type);
     request.body() = std::string(body);
   }
   request.keep_alive(false);

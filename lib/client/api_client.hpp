@@ -41,11 +41,15 @@ class ApiClient {
   /// Transport failures (refused, timed out) are errors; HTTP error statuses are responses.
   Result<ApiResponse> get(std::string_view target) const;
   Result<ApiResponse> post(std::string_view target, std::string_view json_body = {}) const;
+  /// A POST whose body is of another type (e.g. `application/x-ndjson`).
+  Result<ApiResponse> post(std::string_view target, std::string_view body,
+                           std::string_view content_type) const;
 
   [[nodiscard]] const Endpoint& endpoint() const { return endpoint_; }
 
  private:
-  Result<ApiResponse> send(bool is_post, std::string_view target, std::string_view body) const;
+  Result<ApiResponse> send(bool is_post, std::string_view target, std::string_view body,
+                           std::string_view content_type = "application/json") const;
 
   Endpoint endpoint_;
   std::string token_;

@@ -36,7 +36,8 @@ constexpr std::string_view store_keys[] = {"flush_interval", "flush_rows",      
 constexpr std::string_view metrics_keys[] = {"finished_job_ttl"};
 constexpr std::string_view api_keys[] = {"token_file",     "allowed_origins",  "allowed_hosts",
                                          "max_body_bytes", "max_header_bytes", "read_timeout",
-                                         "max_connections", "allow_command_jobs"};
+                                         "max_connections", "allow_command_jobs",
+                                         "max_batch_points"};
 constexpr std::string_view websocket_keys[] = {"max_clients", "send_queue_bytes"};
 constexpr std::string_view jobs_keys[] = {"max_metric_line_bytes", "log_max_bytes"};
 
@@ -233,6 +234,7 @@ class DaemonConfigReader {
               api.max_header_bytes);
     read_duration(fields, "read_timeout", {1ms, 1h}, api.read_timeout);
     read_size(fields, "max_connections", IntegerRange{1, 1'000'000, ""}, api.max_connections);
+    read_size(fields, "max_batch_points", IntegerRange{1, 1'000'000, ""}, api.max_batch_points);
   }
 
   void read_websocket(const MapFields& fields) {

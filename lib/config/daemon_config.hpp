@@ -74,6 +74,8 @@ struct DaemonConfig {
     /// Whether POST /api/v1/jobs may create command jobs (processes vapord runs): whoever holds
     /// the API token could then run any program as vapord's user. Off: queue file only.
     bool allow_command_jobs = false;
+    /// Points in one push batch (POST /api/v1/jobs/{id}/points) at most.
+    std::size_t max_batch_points = 10'000;
 
     bool operator==(const Api&) const = default;
   } api;

@@ -49,16 +49,18 @@ std::string job_spec_to_json(const core::JobSpec& spec) {
       {"priority", spec.priority},
       {"on_nonfinite", spec.on_nonfinite == core::NonFinitePolicy::record ? "record" : "fail"},
   };
+  if (spec.stall_timeout) out["stall_timeout"] = detail::format_duration(*spec.stall_timeout);
   if (spec.kind == core::JobKind::simulated) {
     out["simulate"] = simulation_to_json(spec.simulate);
     out["faults"] = faults_to_json(spec.faults);
     return boost::json::serialize(out);
   }
-  out["kind"] = "command";
+  out["kind"] = spec.kind == core::JobKind::push ? "push" : "command";
   if (spec.total_steps() == 0) {  // no plan: its points say their progress
     out.erase("epochs");
     out.erase("steps_per_epoch");
   }
+  if (spec.kind == core::JobKind::push) return boost::json::serialize(out);
   boost::json::array argv;
   for (const auto& argument : spec.command.argv) argv.emplace_back(argument);
   out["command"] = std::move(argv);

@@ -55,6 +55,7 @@ struct Faults {
 enum class JobKind {
   simulated,  ///< the deterministic simulator (default)
   command,    ///< a trainer process vapord starts, reporting on VAPOR_METRICS_FD
+  push,       ///< a trainer elsewhere that posts its points to the API
 };
 
 /// What happens to a command job that was running when vapord stopped without ending it.
@@ -88,6 +89,9 @@ struct JobSpec {
   Faults faults;
   JobKind kind = JobKind::simulated;
   CommandSpec command;  ///< kind == command only
+  /// How long the job may go without a point before it fails `stalled` (empty: the daemon's
+  /// scheduler.stall_timeout).
+  std::optional<std::chrono::milliseconds> stall_timeout;
 
   /// The planned steps; 0 for a real job that plans none (its points say their progress).
   [[nodiscard]] std::uint64_t total_steps() const { return epochs * steps_per_epoch; }

@@ -145,6 +145,17 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
   return difference == 0;
 }
 
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
+  authorization = trim(authorization);
+  const auto space = authorization.find_first_of(whitespace);
+  if (space == std::string_view::npos || !iequals(authorization.substr(0, space), "Bearer")) {
+    return std::nullopt;
+  }
+  const std::string_view token = trim(authorization.substr(space));
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
 TokenCheck check_bearer_token(std::string_view authorization, const AccessPolicy& access) {
   if (access.api_token.empty()) return TokenCheck::no_token_set;
   authorization = trim(authorization);

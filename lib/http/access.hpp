@@ -34,6 +34,10 @@ enum class TokenCheck {
   no_token_set,  ///< the daemon has no token configured: every mutation is refused
 };
 
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive); nothing for another
+/// scheme or no token.
+[[nodiscard]] std::optional<std::string_view> bearer_token(std::string_view authorization);
+
 /// Checks `Authorization: Bearer <token>` (scheme case-insensitive) against `access.api_token`.
 [[nodiscard]] TokenCheck check_bearer_token(std::string_view authorization,
                                             const AccessPolicy& access);

@@ -10,11 +10,13 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/stream_parser.hpp>
 
 #include "config/config_error.hpp"
 #include "http/json_codec.hpp"
 #include "http/responses.hpp"
+#include "runner/metric_line.hpp"
 #include "runtime/scheduler.hpp"
 #include "store/job_history.hpp"
 
@@ -35,15 +37,30 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
-bool is_json_content_type(std::string_view content_type) {
-  const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
-  return media.size() == json_type.size() &&
-         std::equal(media.begin(), media.end(), json_type.begin(), [](char a, char b) {
+/// Whether a Content-Type names `media` (lowercase), whatever its case and parameters.
+bool has_media_type(std::string_view content_type, std::string_view media) {
+  const std::string_view given = trim(content_type.substr(0, content_type.find(';')));
+  return given.size() == media.size() &&
+         std::equal(given.begin(), given.end(), media.begin(), [](char a, char b) {
            return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
          });
 }
 
-/// A job by numeric id, else by name (a name may be all digits).
+constexpr std::string_view ndjson_type = "application/x-ndjson";
+
+/// A failed push job names what it reported; the reason becomes a label value, so it keeps to
+/// the reasons' own alphabet.
+bool valid_reason(std::string_view reason) {
+  if (reason.empty() || reason.size() > 64 || reason.front() < 'a' || reason.front() > 'z') {
+    return false;
+  }
+  return std::all_of(reason.begin(), reason.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+}  // namespace
+
 const runtime::Job* find_job(const runtime::Scheduler& scheduler, std::string_view ref) {
   if (const auto id = parse_unsigned(ref);
       id && *id <= static_cast<std::uint64_t>(std::numeric_limits<core::JobId>::max())) {
@@ -51,6 +68,8 @@ const runtime::Job* find_job(const runtime::Scheduler& scheduler, std::string_vi
   }
   return scheduler.find(ref);
 }
+
+namespace {
 
 Response job_not_found(std::string_view ref, const Request& request) {
   return error(404, "not_found", "no job with id or name \"" + std::string(ref) + "\"", request);
@@ -233,7 +252,7 @@ void get_log(const Target& target, const Request& request, RouterContext& contex
 
 Response submit_job(const Target&, const Request& request, RouterContext& context) {
   const std::string_view content_type = field_value(request, field::content_type);
-  if (!is_json_content_type(content_type)) {
+  if (!has_media_type(content_type, json_type)) {
     return error(415, "unsupported_media_type",
                  "a job spec is sent as JSON with 'Content-Type: application/json'" +
                      (content_type.empty() ? std::string(" (none was given)")
@@ -246,7 +265,8 @@ Response submit_job(const Target&, const Request& request, RouterContext& contex
   if (!parsed.ok()) return invalid_spec(std::move(parsed.errors), request);
 
   core::JobId id = 0;
-  if (auto refused = context.control.submit(std::move(parsed.value), id)) {
+  std::string push_token;
+  if (auto refused = context.control.submit(std::move(parsed.value), id, push_token)) {
     return control_error(*refused, request);
   }
   const runtime::Job* job = context.scheduler.find(id);
@@ -255,9 +275,85 @@ Response submit_job(const Target&, const Request& request, RouterContext& contex
                  "job " + std::to_string(id) + " was submitted but the scheduler does not know it",
                  request);
   }
-  Response response = json_response(201, job_detail(*job), request);
+  boost::json::object detail = job_detail(*job);
+  if (!push_token.empty()) detail["push_token"] = push_token;  // shown this once
+  Response response = json_response(201, std::move(detail), request);
   response.set(field::location, std::string(jobs_path) + "/" + std::to_string(id));
+  if (!push_token.empty()) response.set(field::cache_control, "no-store");
   return response;
+}
+
+Response push_points(const Target& target, const Request& request, RouterContext& context) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  const std::string_view content_type = field_value(request, field::content_type);
+  const bool ndjson = has_media_type(content_type, ndjson_type);
+  if (!ndjson && !has_media_type(content_type, json_type)) {
+    return error(415, "unsupported_media_type",
+                 "points are sent as a JSON array ('Content-Type: application/json') or as "
+                 "NDJSON ('Content-Type: application/x-ndjson')" +
+                     (content_type.empty() ? std::string(" (none was given)")
+                                           : ", not '" + std::string(content_type) + "'"),
+                 request);
+  }
+  auto batch = runner::parse_point_batch(
+      request.body(), ndjson ? runner::BatchFormat::ndjson : runner::BatchFormat::json_array,
+      context.max_batch_points);
+  if (!batch) return error(400, "invalid_points", batch.error().message, request);
+  const core::JobId id = job->id;
+  std::size_t accepted = 0;
+  if (auto refused = context.control.push_points(id, *batch, accepted)) {
+    return control_error(*refused, request);
+  }
+  job = context.scheduler.find(id);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  return json_response(200,
+                       boost::json::object{{"accepted", accepted},
+                                           {"rejected", batch->size() - accepted},
+                                           {"job", job_summary(*job)}},
+                       request);
+}
+
+Response finish_job(const Target& target, const Request& request, RouterContext& context) {
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (!has_media_type(field_value(request, field::content_type), json_type)) {
+    return error(415, "unsupported_media_type",
+                 "the end of a push job is sent as JSON with 'Content-Type: application/json'",
+                 request);
+  }
+  boost::system::error_code failure;
+  const boost::json::value body = boost::json::parse(request.body(), failure);
+  const boost::json::object* fields = failure ? nullptr : body.if_object();
+  const boost::json::value* state = fields ? fields->if_contains("state") : nullptr;
+  const boost::json::value* reason = fields ? fields->if_contains("reason") : nullptr;
+  const bool complete = state != nullptr && state->is_string() && state->get_string() == "complete";
+  const bool failed = state != nullptr && state->is_string() && state->get_string() == "failed";
+  const bool known_keys = fields != nullptr && fields->size() == (reason ? 2u : 1u);
+  if (!known_keys || (!complete && !failed)) {
+    return error(400, "invalid_request",
+                 R"(expected {"state":"complete"} or {"state":"failed","reason":"..."})",
+                 request);
+  }
+  std::string why;
+  if (reason != nullptr) {
+    if (complete || !reason->is_string() ||
+        !valid_reason(std::string_view(reason->get_string().data(), reason->get_string().size()))) {
+      return error(400, "invalid_request",
+                   "\"reason\" goes with \"failed\" and is [a-z][a-z0-9_]{0,63}, e.g. "
+                   "\"out_of_memory\"",
+                   request);
+    }
+    why = std::string(reason->get_string());
+  }
+  const core::JobId id = job->id;
+  if (auto refused = context.control.finish(
+          id, complete ? core::JobState::complete : core::JobState::failed, std::move(why))) {
+    return control_error(*refused, request);
+  }
+  job = context.scheduler.find(id);
+  if (job == nullptr) return job_not_found(target.job_ref, request);
+  return json_response(200, job_summary(*job), request);
 }
 
 Response start_job(const Target& target, const Request& request, RouterContext& context) {

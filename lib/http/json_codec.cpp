@@ -107,6 +107,7 @@ boost::json::object job_summary(const runtime::Job& job) {
   out["created_at"] = rfc3339(job.created_at);
   out["started_at"] = time_or_null(job.started_at);
   out["finished_at"] = time_or_null(job.finished_at);
+  if (spec.kind == core::JobKind::push) out["kind"] = "push";
   if (spec.kind == core::JobKind::command) {
     out["kind"] = "command";
     out["attempt"] = job.attempt;

@@ -41,6 +41,8 @@ constexpr JobAction job_actions[] = {
     {"start", Resource::start},
     {"stop", Resource::stop},
     {"log", Resource::log},
+    {"points", Resource::push},
+    {"finish", Resource::finish},
 };
 
 }  // namespace

@@ -27,6 +27,8 @@ enum class Resource {
   start,
   stop,
   log,
+  push,    ///< POST /api/v1/jobs/{id}/points
+  finish,  ///< POST /api/v1/jobs/{id}/finish
   unknown,
 };
 

@@ -55,14 +55,25 @@ Response error_with_details(unsigned status, std::string_view code, std::string_
 }
 
 Response control_error(const ControlError& failure, const Request& request) {
+  const auto code_or = [&](std::string_view usual) {
+    return failure.code.empty() ? usual : std::string_view(failure.code);
+  };
   switch (failure.kind) {
-    case ControlFailure::not_found: return error(404, "not_found", failure.message, request);
-    case ControlFailure::conflict: return error(409, "conflict", failure.message, request);
-    case ControlFailure::invalid: return error(400, "invalid_request", failure.message, request);
-    case ControlFailure::unavailable: return error(503, "unavailable", failure.message, request);
+    case ControlFailure::not_found:
+      return error(404, code_or("not_found"), failure.message, request);
+    case ControlFailure::conflict: return error(409, code_or("conflict"), failure.message, request);
+    case ControlFailure::invalid:
+      return error(400, code_or("invalid_request"), failure.message, request);
+    case ControlFailure::unavailable:
+      return error(503, code_or("unavailable"), failure.message, request);
     case ControlFailure::forbidden:
-      return error(403, failure.code.empty() ? "forbidden" : failure.code, failure.message,
-                   request);
+      return error(403, code_or("forbidden"), failure.message, request);
+    case ControlFailure::busy: {
+      // The store is behind: the client retries after a flush or two.
+      Response response = error(429, code_or("store_behind"), failure.message, request);
+      response.set(boost::beast::http::field::retry_after, "1");
+      return response;
+    }
   }
   return error(500, "internal_error", failure.message, request);
 }

@@ -12,6 +12,7 @@
 #include "http/request_target.hpp"
 #include "http/responses.hpp"
 #include "http/static_assets.hpp"
+#include "runtime/scheduler.hpp"
 
 namespace vapor::http {
 namespace {
@@ -121,6 +122,8 @@ constexpr Route routes[] = {
     {Resource::log, get | head, "log", nullptr, get_log},
     {Resource::start, post, "start", start_job},
     {Resource::stop, post, "stop", stop_job},
+    {Resource::push, post, "push", push_points},
+    {Resource::finish, post, "finish", finish_job},
 };
 
 /// The route for a resource and method; for a method the resource does not answer, its first
@@ -183,6 +186,16 @@ Response misdirected(std::string_view host, const Request& request) {
                "this server does not answer for host \"" + std::string(host) + "\"", request);
 }
 
+/// A push job's own token opens its points and finish, and nothing else.
+bool push_token_accepted(const Target& target, std::string_view authorization,
+                         const RouterContext& context) {
+  if (target.resource != Resource::push && target.resource != Resource::finish) return false;
+  const auto token = bearer_token(authorization);
+  if (!token) return false;
+  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
+  return job != nullptr && context.control.push_token_matches(job->id, *token);
+}
+
 /// Host, method and token checks in that order: the refusal, or nothing when the endpoint may
 /// answer.
 std::optional<Response> refusal(const Target& target, const Route* route, bool method_allowed,
@@ -202,9 +215,11 @@ std::optional<Response> refusal(const Target& target, const Route* route, bool m
     return response;
   }
   if (request.method() == verb::post) {
-    const TokenCheck check =
-        check_bearer_token(field_value(request, field::authorization), context.access);
-    if (check != TokenCheck::accepted) return unauthorized(check, request);
+    const std::string_view authorization = field_value(request, field::authorization);
+    const TokenCheck check = check_bearer_token(authorization, context.access);
+    if (check != TokenCheck::accepted && !push_token_accepted(target, authorization, context)) {
+      return unauthorized(check, request);
+    }
   }
   return std::nullopt;
 }

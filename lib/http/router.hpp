@@ -4,6 +4,7 @@
 // testable without a network. The Beast sessions call `route` and write its answer; most answers
 // are ready at once, those that read history come back from the store thread.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -35,7 +36,7 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// Why a mutation was refused, so the router can pick the status code.
-enum class ControlFailure { not_found, conflict, invalid, unavailable, forbidden };
+enum class ControlFailure { not_found, conflict, invalid, unavailable, forbidden, busy };
 
 struct ControlError {
   ControlFailure kind = ControlFailure::invalid;
@@ -52,10 +53,24 @@ class JobControl {
   JobControl& operator=(const JobControl&) = delete;
   virtual ~JobControl() = default;
 
-  /// Adds a validated spec as a new queued job; returns its id (conflict: name taken).
-  virtual std::optional<ControlError> submit(core::JobSpec spec, core::JobId& id) = 0;
+  /// Adds a validated spec as a new queued job; returns its id (conflict: name taken) and, for
+  /// a push job, the token that may push its points (shown once: only its hash is kept).
+  virtual std::optional<ControlError> submit(core::JobSpec spec, core::JobId& id,
+                                             std::string& push_token) = 0;
   virtual std::optional<ControlError> start(core::JobId id) = 0;  ///< conflict: state forbids it
   virtual std::optional<ControlError> stop(core::JobId id) = 0;   ///< conflict: state forbids it
+  /// A push job's batch (parsed, its steps increasing): all of it is recorded or none (the
+  /// error says why: `step_not_increasing`, `job_finished`, busy when the store is behind).
+  /// `accepted` counts what was recorded: fewer than given only when a non-finite loss ended
+  /// the job part-way.
+  virtual std::optional<ControlError> push_points(core::JobId id,
+                                                  const std::vector<core::ReportedPoint>& points,
+                                                  std::size_t& accepted) = 0;
+  /// A push job's own end: `complete`, or `failed` with a reason.
+  virtual std::optional<ControlError> finish(core::JobId id, core::JobState state,
+                                             std::string reason) = 0;
+  /// Whether `token` is job `id`'s push token (compared in constant time).
+  [[nodiscard]] virtual bool push_token_matches(core::JobId id, std::string_view token) const = 0;
 };
 
 // AccessPolicy (token, served Host names, allowed Origins) lives in http/access.hpp, with the
@@ -71,6 +86,7 @@ struct RouterContext {
   std::function<std::string()> render_metrics;  ///< Prometheus text for GET /metrics
   std::function<bool()> ready;                  ///< store open and queue loaded
   JobListCache job_list{};                      ///< GET /api/v1/jobs and the feed's hello
+  std::size_t max_batch_points = 10'000;        ///< api.max_batch_points: points per push batch
   /// GET /api/v1/jobs/{id}/log: reads a command job's log off the event loop (from
   /// `after_byte`, or its last `max_bytes`) and answers on the loop. Unset: no logs.
   std::function<void(core::JobId id, std::optional<std::uint64_t> after_byte,
@@ -80,8 +96,8 @@ struct RouterContext {
 
 /// A response and the handler name that produced it (the `handler` label of
 /// vapor_http_requests_total: "metrics", "jobs", "job", "points", "events", "submit", "start",
-/// "stop", "log", "healthz", "readyz", "index" (the live page), "asset" (its files), "ws",
-/// "not_found").
+/// "stop", "log", "push", "finish", "healthz", "readyz", "index" (the live page), "asset" (its
+/// files), "ws", "not_found").
 struct Routed {
   Response response;
   std::string_view handler;
@@ -93,8 +109,9 @@ using Respond = std::function<void(Routed)>;
 /// Answers one request: through `respond` before returning, or, for the history endpoints
 /// (points, events), later, when the store thread has read it. Never throws; errors are JSON
 /// `{"error":{"code","message"}}` with the right status. Mutations need
-/// `Authorization: Bearer <token>` (401 otherwise, compared in constant time); a Host that is
-/// not served gets 421. `request` need not outlive the call.
+/// `Authorization: Bearer <token>` (401 otherwise, compared in constant time): the API token, or
+/// for a push job's points and finish also that job's push token; a Host that is not served
+/// gets 421. `request` need not outlive the call.
 void route(const Request& request, RouterContext& context, Respond respond);
 
 /// For a WebSocket upgrade request: nothing when it may proceed, else the refusal to send

@@ -131,10 +131,10 @@ std::optional<core::WallTime> parse_rfc3339(std::string_view text) {
       time.time_since_epoch()));
 }
 
-Result<ReportedPoint> parse_metric_line(std::string_view line) {
-  boost::system::error_code failure;
-  const json::value parsed = json::parse(line, failure);
-  if (failure) return fail("not valid JSON (" + failure.message() + ")");
+namespace {
+
+/// One point from its parsed JSON (the rules of parse_metric_line).
+Result<ReportedPoint> parse_point(const json::value& parsed) {
   if (!parsed.is_object()) return fail("expected a JSON object, got " + shown(parsed));
   const json::object& object = parsed.get_object();
 
@@ -191,6 +191,68 @@ Result<ReportedPoint> parse_metric_line(std::string_view line) {
   if (!has_step) return fail("\"step\" is missing (an integer >= 1)");
   if (!has_loss) return fail("\"loss\" is missing (a number, null, \"NaN\" or \"Infinity\")");
   return point;
+}
+
+/// Adds a batch point, checking the batch's own limits; the error names the point.
+Result<void> add_to_batch(std::vector<ReportedPoint>& batch, Result<ReportedPoint> point,
+                          const std::string& where, std::size_t max_points) {
+  if (!point) return fail(where + ": " + point.error().message);
+  if (batch.size() == max_points) {
+    return fail(where + ": more than " + std::to_string(max_points) +
+                " points in one batch (api.max_batch_points); send them in several");
+  }
+  if (!batch.empty() && point->step <= batch.back().step) {
+    return fail(where + ": step " + std::to_string(point->step) + " does not come after step " +
+                std::to_string(batch.back().step) + " of the point before it (steps must "
+                "increase)");
+  }
+  batch.push_back(std::move(*point));
+  return {};
+}
+
+}  // namespace
+
+Result<ReportedPoint> parse_metric_line(std::string_view line) {
+  boost::system::error_code failure;
+  const json::value parsed = json::parse(line, failure);
+  if (failure) return fail("not valid JSON (" + failure.message() + ")");
+  return parse_point(parsed);
+}
+
+Result<std::vector<ReportedPoint>> parse_point_batch(std::string_view body, BatchFormat format,
+                                                     std::size_t max_points) {
+  std::vector<ReportedPoint> batch;
+  if (format == BatchFormat::ndjson) {
+    std::size_t line_number = 0;
+    while (!body.empty()) {
+      const auto newline = body.find('\n');
+      std::string_view line = body.substr(0, newline);
+      body.remove_prefix(newline == std::string_view::npos ? body.size() : newline + 1);
+      ++line_number;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank
+      const std::string where =
+          "point " + std::to_string(batch.size()) + " (line " + std::to_string(line_number) + ")";
+      if (auto added = add_to_batch(batch, parse_metric_line(line), where, max_points); !added) {
+        return added.error();
+      }
+    }
+  } else {
+    boost::system::error_code failure;
+    const json::value parsed = json::parse(body, failure);
+    if (failure) return fail("not valid JSON (" + failure.message() + ")");
+    if (!parsed.is_array()) {
+      return fail("expected a JSON array of points, got " + shown(parsed));
+    }
+    for (const json::value& item : parsed.get_array()) {
+      const std::string where = "point " + std::to_string(batch.size());
+      if (auto added = add_to_batch(batch, parse_point(item), where, max_points); !added) {
+        return added.error();
+      }
+    }
+  }
+  if (batch.empty()) return fail("the batch holds no point");
+  return batch;
 }
 
 }  // namespace vapor::runner

@@ -14,6 +14,9 @@ namespace {
 /// A driver that falls further behind than this (a suspended process) skips ahead instead of
 /// replaying every missed step at once.
 constexpr std::chrono::seconds max_catch_up{1};
+
+/// A push job runs elsewhere: it never waits for, nor holds, one of max_concurrent's slots.
+bool takes_slot(const Job& job) { return job.spec.kind != core::JobKind::push; }
 }  // namespace
 
 double Job::progress() const {
@@ -73,10 +76,16 @@ Result<void> Scheduler::restore_job(RestoredJob restored) {
   insert(std::move(job));
   if (resume) {
     Job& resumed = jobs_.at(restored.id);
-    ++running_;
+    if (takes_slot(resumed)) ++running_;
     resumed.last_progress = clock_.now();
-    resumed.next_step_at = clock_.now() + core::step_delay(resumed.spec, resumed.step + 1);
-    schedule_wake(resumed, std::min(*resumed.next_step_at, stall_deadline(resumed)));
+    if (resumed.spec.kind != core::JobKind::simulated) {
+      // A push job goes on taking points after its last stored step; its stall clock restarts.
+      resumed.attempt_step = resumed.step;
+      schedule_wake(resumed, stall_deadline(resumed));
+    } else {
+      resumed.next_step_at = clock_.now() + core::step_delay(resumed.spec, resumed.step + 1);
+      schedule_wake(resumed, std::min(*resumed.next_step_at, stall_deadline(resumed)));
+    }
   }
   dispatch();
   return {};
@@ -90,7 +99,7 @@ void Scheduler::insert(Job job) {
 }
 
 bool Scheduler::eligible(const Job& job) const {
-  return job.state == JobState::queued &&
+  return job.state == JobState::queued && takes_slot(job) &&
          (job.spec.start == core::StartMode::automatic || job.start_requested);
 }
 
@@ -107,6 +116,10 @@ Result<void> Scheduler::start(core::JobId id) {
   if (job.state != JobState::queued) {
     return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; only a queued job can be started");
+  }
+  if (job.spec.kind == core::JobKind::push) {
+    return fail("job '" + job.spec.name + "' is a push job: it starts with its first batch of "
+                "points");
   }
   job.start_requested = true;
   ready_.insert({job.spec.priority, job.id});
@@ -156,7 +169,7 @@ void Scheduler::begin_running(Job& job) {
 }
 
 SteadyTime Scheduler::stall_deadline(const Job& job) const {
-  return job.last_progress + options_.stall_timeout;
+  return job.last_progress + job.spec.stall_timeout.value_or(options_.stall_timeout);
 }
 
 void Scheduler::schedule_wake(Job& job, SteadyTime at) {
@@ -250,6 +263,9 @@ Result<void> Scheduler::record_point(core::JobId id, const core::ReportedPoint& 
   if (job.spec.kind == core::JobKind::simulated) {
     return fail("job '" + job.spec.name + "' is simulated; its points come from the simulator");
   }
+  if (job.spec.kind == core::JobKind::push && job.state == JobState::queued) {
+    begin_running(job);  // a push job runs from its first point
+  }
   if (job.state != JobState::running) {
     return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; points are taken while it runs");
@@ -317,14 +333,14 @@ void Scheduler::transition(Job& job, JobEvent event, std::string_view reason) {
   const auto from = job.state;
   const auto ts = clock_.wall_now();
   if (from == JobState::running) {
-    --running_;
+    if (takes_slot(job)) --running_;
     ++job.wake_generation;  // drop any pending wake-up
     job.next_step_at.reset();
   }
   job.state = *to;
   job.reason = std::string(reason);
   if (*to == JobState::running) {
-    ++running_;
+    if (takes_slot(job)) ++running_;
     if (!job.started_at) job.started_at = ts;
   }
   if (core::is_terminal(*to)) job.finished_at = ts;

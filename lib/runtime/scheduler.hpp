@@ -122,8 +122,9 @@ class Scheduler {
   /// A user's stop: a queued or running job becomes `stopped`.
   Result<void> stop(core::JobId id);
 
-  /// A point of a running real job (not simulated). Its step must come after the last one of
-  /// this attempt; a non-finite loss follows the job's `on_nonfinite`; the stall clock restarts.
+  /// A point of a running real job (not simulated); a queued push job starts running with its
+  /// first point. Its step must come after the last one of this attempt; a non-finite loss
+  /// follows the job's `on_nonfinite`; the stall clock restarts.
   Result<void> record_point(core::JobId id, const core::ReportedPoint& point);
   /// A running real job ended on its own (its process exited). Nothing for a job that is no
   /// longer running (a stop or a stall ended it first).

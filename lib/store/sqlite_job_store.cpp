@@ -201,6 +201,11 @@ Result<FlushStats> SqliteJobStore::flush() {
     sql.insert_job.bind(2, std::string_view(job.name));
     sql.insert_job.bind(3, std::string_view(job.spec_json));
     sql.insert_job.bind(4, to_millis(job.created_at));
+    if (job.push_token_sha256.empty()) {
+      sql.insert_job.bind_null(5);
+    } else {
+      sql.insert_job.bind(5, std::string_view(job.push_token_sha256));
+    }
     if (auto done = sql.insert_job.run(); !done) {
       return failed(done.error(),
                     "inserting job " + std::to_string(job.id) + " \"" + job.name + "\"");
@@ -339,6 +344,7 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
     job.created_at = from_millis(select.column_int(6));
     if (!select.column_is_null(7)) job.started_at = from_millis(select.column_int(7));
     if (!select.column_is_null(8)) job.finished_at = from_millis(select.column_int(8));
+    if (!select.column_is_null(9)) job.push_token_sha256 = select.column_text(9);
     jobs.push_back(std::move(job));
   }
   return jobs;

@@ -43,6 +43,7 @@ struct StoredJob {
   core::WallTime created_at;
   std::optional<core::WallTime> started_at;
   std::optional<core::WallTime> finished_at;
+  std::string push_token_sha256;  ///< a push job created over the API: its token's hash
 };
 
 /// A new job to persist (inserted in the next flush, before any of its points).
@@ -51,6 +52,7 @@ struct NewJob {
   std::string name;
   std::string spec_json;
   core::WallTime created_at;
+  std::string push_token_sha256{};  ///< empty: no token of its own
 };
 
 /// Outcome of one flush.

@@ -82,7 +82,7 @@ TEST_P(BadQueueFileTest, ReportsEveryErrorWithItsLocation) {
 const std::string job_keys =
     "name, model, epochs, steps_per_epoch, learning_rate, batch_size, seed, step_interval, "
     "start, priority, on_nonfinite, simulate, faults, kind, command, cwd, env, stop_grace, "
-    "on_daemon_restart";
+    "on_daemon_restart, stall_timeout";
 const std::string duration_expected =
     "expected a duration from 1ms to 1h with a unit (ms, s, m, h or d), got ";
 const std::string name_expected =
@@ -690,7 +690,8 @@ TEST(CommandJobSpecTest, RefusalsSayWhatBelongsToWhichKind) {
                 "variable vapord can set (no '=', and VAPOR_* are vapord's own)",
                 "jobs.yaml:5:68: jobs[3].env.A=B: \"A=B\" is not an environment variable vapord can "
                 "set (no '=', and VAPOR_* are vapord's own)",
-                "jobs.yaml:6:21: jobs[4].kind: expected one of simulated, command, got \"docker\""}));
+                "jobs.yaml:6:21: jobs[4].kind: expected one of simulated, command, push, got "
+                "\"docker\""}));
 }
 
 }  // namespace

@@ -18,12 +18,15 @@ using namespace std::chrono_literals;
 constexpr std::string_view job_keys[] = {
     "name",          "model", "epochs",   "steps_per_epoch", "learning_rate", "batch_size", "seed",
     "step_interval", "start", "priority", "on_nonfinite",    "simulate",      "faults",
-    "kind",          "command", "cwd",    "env",             "stop_grace",    "on_daemon_restart"};
+    "kind",          "command", "cwd",    "env",             "stop_grace",    "on_daemon_restart",
+    "stall_timeout"};
 constexpr Choice<core::JobKind> kind_choices[] = {{"simulated", core::JobKind::simulated},
-                                                  {"command", core::JobKind::command}};
+                                                  {"command", core::JobKind::command},
+                                                  {"push", core::JobKind::push}};
 constexpr Choice<core::OnDaemonRestart> restart_choices[] = {
     {"fail", core::OnDaemonRestart::fail}, {"requeue", core::OnDaemonRestart::requeue}};
 constexpr DurationRange stop_grace_range{0ms, 1h};
+constexpr DurationRange stall_timeout_range{1ms, std::chrono::hours(24 * 7)};
 constexpr std::size_t max_command_arguments = 4096;
 constexpr std::string_view simulate_keys[] = {"initial_loss",     "final_loss",     "noise",
                                               "initial_accuracy", "final_accuracy", "decay"};
@@ -122,9 +125,12 @@ class JobSpecReader {
       }
     }
     for (const std::string_view key : {"simulate", "faults"}) {
-      if (const Field* field = fields.find(key); field && command) {
+      if (const Field* field = fields.find(key); field && spec.kind != core::JobKind::simulated) {
         validator_.report_at_key(*field, std::string(key) + " is for simulated jobs");
       }
+    }
+    if (const Field* stall = fields.find("stall_timeout")) {
+      assign(validator_.read_duration(*stall, stall_timeout_range), spec.stall_timeout);
     }
     if (!command) return;
     if (validator_.require(fields, "command")) read_argv(*fields.find("command"));

@@ -3,9 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
-
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
+#include <system_error>
+#include <utility>
 
 namespace vapor::store::detail {
 
@@ -31,28 +30,40 @@ std::string encode_scalars(const core::Scalars& scalars) {
 }
 
 Result<core::Scalars> decode_scalars(std::string_view text) {
-  boost::system::error_code failure;
-  const boost::json::value parsed = boost::json::parse(text, failure);
-  if (failure || !parsed.is_object()) {
-    return fail("the scalars column holds no JSON object: " + std::string(text.substr(0, 80)));
-  }
+  // The format is this file's own, so it is read back by hand: std::from_chars gives back
+  // exactly the double to_chars wrote (Boost.JSON 1.81's parser may miss it by an ulp).
+  const auto broken = [&] {
+    return fail("the scalars column does not hold what vapord writes there: " +
+                std::string(text.substr(0, 80)));
+  };
   core::Scalars scalars;
-  scalars.reserve(parsed.get_object().size());
-  for (const auto& [key, value] : parsed.get_object()) {
-    double number = 0.0;
-    if (value.is_number()) {
-      number = value.to_number<double>();
-    } else if (value.is_string() && value.get_string() == "NaN") {
-      number = std::numeric_limits<double>::quiet_NaN();
-    } else if (value.is_string() && value.get_string() == "Infinity") {
-      number = std::numeric_limits<double>::infinity();
-    } else if (value.is_string() && value.get_string() == "-Infinity") {
-      number = -std::numeric_limits<double>::infinity();
-    } else {
-      return fail("the scalars column holds a value that is not a number for \"" +
-                  std::string(key) + "\": " + std::string(text.substr(0, 80)));
+  std::string_view rest = text;
+  if (rest.size() < 2 || rest.front() != '{' || rest.back() != '}') return broken();
+  rest = rest.substr(1, rest.size() - 2);
+  while (!rest.empty()) {
+    if (rest.front() != '"') return broken();
+    const auto name_end = rest.find('"', 1);
+    if (name_end == std::string_view::npos || name_end + 1 >= rest.size() ||
+        rest[name_end + 1] != ':') {
+      return broken();
     }
-    scalars.push_back({std::string(key), number});
+    core::NamedScalar scalar{std::string(rest.substr(1, name_end - 1)), 0.0};
+    rest.remove_prefix(name_end + 2);
+    const auto value_end = rest.find(',');
+    const std::string_view value = rest.substr(0, value_end);
+    if (value == "\"NaN\"") {
+      scalar.value = std::numeric_limits<double>::quiet_NaN();
+    } else if (value == "\"Infinity\"") {
+      scalar.value = std::numeric_limits<double>::infinity();
+    } else if (value == "\"-Infinity\"") {
+      scalar.value = -std::numeric_limits<double>::infinity();
+    } else {
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(),
+                                                scalar.value);
+      if (error != std::errc() || end != value.data() + value.size()) return broken();
+    }
+    scalars.push_back(std::move(scalar));
+    rest.remove_prefix(value_end == std::string_view::npos ? rest.size() : value_end + 1);
   }
   return scalars;
 }

@@ -17,8 +17,8 @@ namespace vapor::store::detail {
 /// written shortest-exact, so they read back to the same double.
 [[nodiscard]] std::string encode_scalars(const core::Scalars& scalars);
 
-/// The scalars of a column value written by `encode_scalars`. The error names what is wrong
-/// (the file may have been edited by hand).
+/// The scalars of a column value written by `encode_scalars`, each number exactly the double
+/// that was written. The error shows the value (the file may have been edited by hand).
 [[nodiscard]] Result<core::Scalars> decode_scalars(std::string_view text);
 
 }  // namespace vapor::store::detail

@@ -7,7 +7,8 @@ namespace vapor::store::detail {
 namespace {
 
 constexpr std::string_view insert_job_sql =
-    "INSERT INTO jobs(id, name, spec_json, created_at) VALUES(?1, ?2, ?3, ?4)";
+    "INSERT INTO jobs(id, name, spec_json, created_at, push_token_sha256)"
+    " VALUES(?1, ?2, ?3, ?4, ?5)";
 // REPLACE: a step re-run after a crash overwrites its point instead of failing or duplicating.
 constexpr std::string_view upsert_point_sql =
     "INSERT OR REPLACE INTO points(job_id, step, epoch, loss, accuracy, ts, scalars)"
@@ -21,8 +22,8 @@ constexpr std::string_view apply_transition_sql =
     " WHERE id = ?1";
 constexpr std::string_view update_step_sql = "UPDATE jobs SET step = max(step, ?2) WHERE id = ?1";
 constexpr std::string_view select_jobs_sql =
-    "SELECT id, name, spec_json, state, reason, step, created_at, started_at, finished_at"
-    " FROM jobs ORDER BY id";
+    "SELECT id, name, spec_json, state, reason, step, created_at, started_at, finished_at,"
+    " push_token_sha256 FROM jobs ORDER BY id";
 constexpr std::string_view select_points_sql =
     "SELECT step, epoch, loss, accuracy, ts, scalars FROM points"
     " WHERE job_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3";

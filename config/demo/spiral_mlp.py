@@ -2,10 +2,12 @@
 interleaved spirals, by full-batch gradient descent in numpy. Each step writes one point to the
 pipe vapord hands it (VAPOR_METRICS_FD): the training loss and accuracy, and the held-out
 `val_loss` and `val_accuracy` and the learning rate as named scalars. Without vapord it prints
-the points.
+the points. With --push it is a push job's trainer instead: it posts its points to vapord's API
+in batches of ten (token from $VAPOR_PUSH_TOKEN) and reports its end.
 
     python3 spiral_mlp.py [--steps 300] [--hidden 64] [--lr 1.0] [--step-seconds 0.1]
                           [--fail-at STEP] [--nan-at STEP] [--hang-at STEP]
+                          [--push http://127.0.0.1:9786 --job NAME]
 """
 
 import argparse
@@ -13,8 +15,43 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import numpy as np
+
+
+class Pusher:
+    """Posts points to a push job, ten at a time, with the standard library only."""
+
+    def __init__(self, url, job):
+        self.base = f"{url.rstrip('/')}/api/v1/jobs/{job}"
+        self.token = os.environ["VAPOR_PUSH_TOKEN"]
+        self.batch = []
+
+    def post(self, path, body):
+        request = urllib.request.Request(
+            f"{self.base}/{path}", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as refused:  # e.g. 409 once vapord has failed the job
+            sys.exit(f"vapord refused the {path}: {refused.code} {refused.read().decode()}")
+
+    def write(self, line):
+        self.batch.append(json.loads(line))
+        if len(self.batch) == 10:
+            self.flush()
+
+    def flush(self):
+        if self.batch:
+            self.post("points", self.batch)
+            self.batch = []
+
+    def finish(self, state, reason=None):
+        self.flush()
+        self.post("finish", {"state": state, **({"reason": reason} if reason else {})})
 
 
 def spirals(points_per_class, classes, rng):
@@ -55,6 +92,8 @@ def main():
     parser.add_argument("--fail-at", type=int, help="exit 1 at this step")
     parser.add_argument("--nan-at", type=int, help="report a NaN loss at this step")
     parser.add_argument("--hang-at", type=int, help="stop reporting at this step")
+    parser.add_argument("--push", metavar="URL", help="report to vapord's API as a push job")
+    parser.add_argument("--job", help="the push job's name (with --push)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(int(os.environ.get("VAPOR_JOB_ID", "0")) + 7)
@@ -68,7 +107,12 @@ def main():
         "b2": np.zeros(3),
     }
     fd = os.environ.get("VAPOR_METRICS_FD")
-    out = os.fdopen(int(fd), "w", buffering=1) if fd else sys.stdout
+    if args.push:
+        if not args.job:
+            parser.error("--push needs --job NAME")
+        out = Pusher(args.push, args.job)
+    else:
+        out = os.fdopen(int(fd), "w", buffering=1) if fd else sys.stdout
     print(f"spiral MLP: {len(train)} training and {len(held_out)} held-out points, "
           f"{args.hidden} hidden units, attempt {os.environ.get('VAPOR_ATTEMPT', '-')}", flush=True)
 
@@ -91,6 +135,8 @@ def main():
         val_loss, val_accuracy = loss_and_accuracy(val_probs, y[held_out])
         if args.fail_at == step:
             print(f"step {step}: giving up (--fail-at)", file=sys.stderr, flush=True)
+            if args.push:
+                out.finish("failed", "fail_at")
             sys.exit(1)
         if args.hang_at == step:
             print(f"step {step}: hanging (--hang-at)", flush=True)
@@ -104,6 +150,8 @@ def main():
             print(f"step {step}: loss {loss:.4f} accuracy {accuracy:.3f} "
                   f"val_loss {val_loss:.4f} val_accuracy {val_accuracy:.3f}", flush=True)
         time.sleep(args.step_seconds)
+    if args.push:
+        out.finish("complete")
 
 
 if __name__ == "__main__":

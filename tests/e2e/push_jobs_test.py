@@ -294,6 +294,23 @@ class PushJobsTest(unittest.TestCase):
             self.assertIn('point 2 (line 3): "loss" is missing', refused.stderr)
             self.assertEqual(stored_steps(daemon, "piped")[-1], 34, "the first batch went in")
 
+    def test_the_example_trainer_pushes_a_real_run_to_its_end(self):
+        trainer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config",
+                               "demo", "spiral_mlp.py")
+        with Vapord(VAPORD, "jobs: []\n") as daemon:
+            status, created, _ = call(daemon, "POST", "/api/v1/jobs", {
+                "name": "spiral-push", "kind": "push", "epochs": 1, "steps_per_epoch": 45},
+                daemon.token())
+            run = subprocess.run(["/usr/bin/python3", trainer, "--steps", "45", "--step-seconds",
+                                  "0", "--push", daemon.url(""), "--job", "spiral-push"],
+                                 env={**os.environ, "VAPOR_PUSH_TOKEN": created["push_token"]},
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            done = job(daemon, "spiral-push")
+            self.assertEqual((done["state"], done["step"], done["progress"]), ("complete", 45, 1))
+            self.assertEqual(set(done["scalars"]), {"val_loss", "val_accuracy", "lr"})
+            self.assertLess(done["loss"], 1.0, "it learnt something")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

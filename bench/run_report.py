@@ -240,6 +240,23 @@ def main():
                 "(to the last commit, 0.1 s polling); "
                 f"job {r.text('lines_state', '?')}, {fmt(r.num('lines_stored'))} points stored")
 
+    # --- push jobs ---
+    if not failed("push", "points pushed over HTTP"):
+        n = r.num("push_points")
+        vapord, gateway = r.num("push_vapord_seconds"), r.num("push_gateway_seconds")
+        bare = r.num("ingest_bare")
+        if ok(n) and ok(vapord) and vapord > 0:
+            per_s = n / vapord
+            row("points/s pushed over HTTP, 4 push jobs x 100 batches of 1,000 (to the last "
+                "commit)", fmt(per_s),
+                f"{fmt(n / gateway) if ok(gateway) and gateway > 0 else '?'} pushgateway PUT",
+                ratio_x(per_s, n / gateway if ok(gateway) and gateway > 0 else float("nan")),
+                f"vs the bare batched INSERT loop ({fmt(bare)} rows/s): "
+                f"{ratio_x(per_s, bare)}; refused batches: vapord "
+                f"{r.text('push_vapord_failures', '?')}, pushgateway "
+                f"{r.text('push_gateway_failures', '?')}; "
+                f"{fmt(r.num('push_vapord_committed'))} points committed")
+
     # --- resources ---
     if not failed("resources", "CPU and RSS, 100 jobs at 10 steps/s"):
         row("CPU, 100 jobs at 10 steps/s, no subscribers", fmt(r.num("res_idle_cpu") * 100, 1, "%"),

@@ -462,6 +462,8 @@ TEST_F(RouterTest, UnknownPathsAndWrongMethods) {
       {verb::get, "/api/v1/jobs/1/start", 405, "POST", "start"},
       {verb::delete_, "/api/v1/jobs/1/stop", 405, "POST", "stop"},
       {verb::post, "/api/v1/jobs/1/metrics", 405, "GET, HEAD", "points"},
+      {verb::get, "/api/v1/jobs/1/points", 405, "POST", "push"},
+      {verb::put, "/api/v1/jobs/1/finish", 405, "POST", "finish"},
       {verb::post, "/ws", 405, "GET", "ws"},
   };
   for (const Case& c : cases) {

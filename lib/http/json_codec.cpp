@@ -143,6 +143,7 @@ boost::json::object transition_json(const store::StoredTransition& transition) {
   out["to"] = state_name(transition.to);
   out["reason"] = text_or_null(transition.reason);
   out["ts"] = rfc3339(transition.ts);
+  if (transition.step) out["step"] = *transition.step;
   return out;
 }
 

@@ -35,7 +35,7 @@ namespace vapor::http {
 /// One point: step, epoch, loss, accuracy, ts, and "scalars" when it has named scalars.
 [[nodiscard]] boost::json::object point_json(const store::StoredPoint& point);
 
-/// One transition: from, to, reason, ts.
+/// One transition: from, to, reason, ts, and the step it followed (when recorded).
 [[nodiscard]] boost::json::object transition_json(const store::StoredTransition& transition);
 
 /// WebSocket feed messages (without "seq", which each connection adds).

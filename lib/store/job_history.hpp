@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct StoredTransition {
   core::JobState to = core::JobState::queued;
   std::string reason;
   core::WallTime ts;
+  std::optional<std::uint64_t> step;  ///< the job's last step when it changed (none: stored
+                                      ///< before vapord recorded it)
 };
 
 /// Where a read's answer goes: called once, on the event-loop thread, never from within the call

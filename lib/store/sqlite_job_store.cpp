@@ -246,6 +246,7 @@ Result<FlushStats> SqliteJobStore::flush() {
     sql.insert_transition.bind(3, to);
     sql.insert_transition.bind(4, std::string_view(transition.reason));
     sql.insert_transition.bind(5, transition.ts_millis);
+    sql.insert_transition.bind(6, to_sql_int(transition.step));
     if (auto done = sql.insert_transition.run(); !done) {
       return failed(done.error(), "recording the transition of job " +
                                       std::to_string(transition.job_id) + " to " + std::string(to));
@@ -466,6 +467,7 @@ Result<std::vector<StoredTransition>> SqliteJobStore::load_transitions(core::Job
     transition.to = *parsed_to;
     transition.reason = select.column_text(2);
     transition.ts = from_millis(select.column_int(3));
+    if (!select.column_is_null(4)) transition.step = from_sql_uint(select.column_int(4));
     transitions.push_back(std::move(transition));
   }
   auto buffered = impl_->pending.transitions_of(job_id);

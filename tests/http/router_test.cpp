@@ -797,8 +797,9 @@ TEST_F(RouterTest, NonFiniteLossIsNullWithAFlagAndTheJobFails) {
   EXPECT_EQ(events.status(), 200u);
   EXPECT_EQ(events.handler, "events");
   EXPECT_EQ(events.json, boost::json::parse(R"({"job_id":1,"events":[
-      {"from":"queued","to":"running","reason":null,"ts":"2027-01-15T08:00:00.000Z"},
-      {"from":"running","to":"failed","reason":"nonfinite_loss","ts":"2027-01-15T08:00:00.300Z"}
+      {"from":"queued","to":"running","reason":null,"ts":"2027-01-15T08:00:00.000Z","step":0},
+      {"from":"running","to":"failed","reason":"nonfinite_loss","ts":"2027-01-15T08:00:00.300Z",
+       "step":3}
   ]})"));
 }
 

@@ -440,15 +440,23 @@ TEST_F(SqliteJobStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_EQ((*events)[1].to, JobState::failed);
+  EXPECT_FALSE((*events)[1].step) << "stored before version 3 kept no step";
 
-  // The migrated file takes new rows, reasons included.
+  // The migrated file takes new rows, reasons and steps included.
   store->add_job(new_job(8, "new"));
-  store->on_state_changed(transition(8, JobState::queued, JobState::stopped, 5, "user"));
+  auto stopped = transition(8, JobState::queued, JobState::stopped, 5, "user");
+  stopped.step = 12;
+  store->on_state_changed(stopped);
+  events = store->load_transitions(8);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].step, 12u) << "buffered";
   ASSERT_TRUE(store->flush());
   events = store->load_transitions(8);
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].reason, "user");
+  EXPECT_EQ((*events)[0].step, 12u) << "committed";
   store.reset();
   expect_integrity_ok();
 }

@@ -37,7 +37,8 @@ void PendingRows::add_point(const core::StepRecorded& event) {
 
 void PendingRows::add_transition(const core::JobStateChanged& event) {
   transitions_.push_back(
-      PendingTransition{event.job_id, event.from, event.to, event.reason, to_millis(event.ts)});
+      PendingTransition{event.job_id, event.from, event.to, event.reason, to_millis(event.ts),
+                        event.step});
 }
 
 void PendingRows::append(PendingRows&& later) {
@@ -90,7 +91,7 @@ std::vector<StoredTransition> PendingRows::transitions_of(core::JobId job_id) co
   for (const PendingTransition& pending : transitions_) {
     if (pending.job_id != job_id) continue;
     transitions.push_back(StoredTransition{job_id, pending.from, pending.to, pending.reason,
-                                           from_millis(pending.ts_millis)});
+                                           from_millis(pending.ts_millis), pending.step});
   }
   return transitions;
 }

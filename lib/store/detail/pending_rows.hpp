@@ -29,6 +29,7 @@ struct PendingTransition {
   core::JobState to;
   std::string reason;
   std::int64_t ts_millis;
+  std::uint64_t step;
 };
 
 /// Points by job (each job's in the order recorded) and transitions in the order they happened.

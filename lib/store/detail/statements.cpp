@@ -14,7 +14,8 @@ constexpr std::string_view upsert_point_sql =
     "INSERT OR REPLACE INTO points(job_id, step, epoch, loss, accuracy, ts, scalars)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr std::string_view insert_transition_sql =
-    "INSERT INTO transitions(job_id, from_state, to_state, reason, ts) VALUES(?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO transitions(job_id, from_state, to_state, reason, ts, step)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr std::string_view apply_transition_sql =
     "UPDATE jobs SET state = ?2, reason = ?3,"
     " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END,"
@@ -55,7 +56,7 @@ constexpr std::string_view prune_points_sql =
     "DELETE FROM points WHERE job_id = ?1 AND step IN"
     " (SELECT step FROM points WHERE job_id = ?1 ORDER BY step LIMIT ?2)";
 constexpr std::string_view select_transitions_sql =
-    "SELECT from_state, to_state, reason, ts FROM transitions WHERE job_id = ?1 ORDER BY id";
+    "SELECT from_state, to_state, reason, ts, step FROM transitions WHERE job_id = ?1 ORDER BY id";
 
 }  // namespace
 

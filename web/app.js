@@ -744,7 +744,7 @@
       case 'point': return onPoint(message);
       case 'state': return onState(message);
       case 'error': return console.warn('vapord feed:', message.message);
-      default: return undefined;  // "subscribed" and anything newer
+      default: return undefined;  // "subscribed", "caught_up" and anything newer
     }
   }
 
@@ -767,19 +767,19 @@
   }
 
   // After a reconnect: replay from the store what each watched job recorded while the page was
-  // away. The feed takes one since_step for all jobs, so it is the smallest one needed; points
-  // that are already here are dropped by step.
+  // away, each from its own last step (the feed's per-job `since`); a point that is already
+  // here is dropped by step.
   function fillGaps() {
-    let since = Infinity;
+    const since = {};
     for (const w of watches.values()) {
       const job = jobs.get(w.id);
       if (w.loading || w.points.steps.length === 0) {
         if (job && job.step > 0) loadHistory(w);  // nothing to continue from: load it whole
       } else if (job && job.step > w.points.lastStep) {
-        since = Math.min(since, w.points.lastStep);
+        since[w.id] = w.points.lastStep;
       }
     }
-    if (since !== Infinity) send({ type: 'subscribe', job_ids: [], since_step: since });
+    if (Object.keys(since).length) send({ type: 'subscribe', job_ids: [], since });
   }
 
   function onPoint(point) {

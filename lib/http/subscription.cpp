@@ -1,6 +1,8 @@
 #include "http/subscription.hpp"
 
+#include <charconv>
 #include <limits>
+#include <system_error>
 #include <string>
 
 #include <boost/json/parse.hpp>
@@ -20,9 +22,9 @@ Result<Subscription> parse_subscription(std::string_view text) {
                 "\"; the only one accepted is \"subscribe\"");
   }
   for (const auto& [key, value] : *object) {
-    if (key != "type" && key != "job_ids" && key != "since_step") {
+    if (key != "type" && key != "job_ids" && key != "since_step" && key != "since") {
       return fail("unknown key \"" + std::string(key) +
-                  "\" in subscribe; allowed: type, job_ids, since_step");
+                  "\" in subscribe; allowed: type, job_ids, since_step, since");
     }
   }
 
@@ -51,6 +53,29 @@ Result<Subscription> parse_subscription(std::string_view text) {
       subscription.since_step = since->get_uint64();
     } else {
       return fail("since_step must be a non-negative integer");
+    }
+  }
+  if (const auto* since = object->if_contains("since"); since != nullptr && !since->is_null()) {
+    const auto* per_job = since->if_object();
+    if (per_job == nullptr) return fail("since must map job ids to steps, e.g. {\"3\":120}");
+    if (per_job->size() > max_subscribed_jobs) {
+      return fail("since names " + std::to_string(per_job->size()) + " jobs; at most " +
+                  std::to_string(max_subscribed_jobs) + " are allowed");
+    }
+    for (const auto& [key, value] : *per_job) {
+      core::JobId id = 0;
+      const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), id);
+      if (error != std::errc() || end != key.data() + key.size() || id <= 0) {
+        return fail("since: \"" + std::string(key) + "\" is not a job id");
+      }
+      if (value.is_int64() && value.get_int64() >= 0) {
+        subscription.since[id] = static_cast<std::uint64_t>(value.get_int64());
+      } else if (value.is_uint64()) {
+        subscription.since[id] = value.get_uint64();
+      } else {
+        return fail("since: the step for job " + std::string(key) +
+                    " must be a non-negative integer");
+      }
     }
   }
   return subscription;

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -10,11 +12,19 @@
 
 namespace vapor::http {
 
-/// A client's `{"type":"subscribe","job_ids":[...],"since_step":N}`: which jobs to follow (all
-/// when `job_ids` is empty) and, with `since_step`, the step after which to replay history.
+/// A client's `{"type":"subscribe","job_ids":[...],"since_step":N}` (or per job:
+/// `"since":{"3":120,"5":0}`): which jobs to follow (all when `job_ids` is empty) and after which
+/// step to replay each one's history (`since` first, then `since_step`; neither: no replay).
 struct Subscription {
   std::vector<core::JobId> job_ids;
   std::optional<std::uint64_t> since_step;
+  std::map<core::JobId, std::uint64_t> since;
+
+  /// Where job `id`'s replay starts, if it has one.
+  [[nodiscard]] std::optional<std::uint64_t> replay_after(core::JobId id) const {
+    if (auto found = since.find(id); found != since.end()) return found->second;
+    return since_step;
+  }
 };
 
 /// Limits on what a client may ask for in one message.

@@ -218,14 +218,20 @@ class WebSocketSession final : public Connection,
     } else {
       ack["since_step"] = nullptr;
     }
+    if (!subscription.since.empty()) {
+      boost::json::object since;
+      for (const auto& [id, step] : subscription.since) since[std::to_string(id)] = step;
+      ack["since"] = std::move(since);
+    }
     send_own(feed_body(boost::json::serialize(ack)), false);
 
     auto previous = std::move(replaying_);
     replaying_.clear();
     ++subscription_generation_;  // a page still being read belongs to the old subscription
-    if (subscription.since_step) {
+    if (subscription.since_step || !subscription.since.empty()) {
       for (const auto& [id, job] : state_->router.scheduler.jobs()) {
-        if (wants(id)) replaying_[id] = Replay{*subscription.since_step, {}, cursor_};
+        const auto after = subscription.replay_after(id);
+        if (after && wants(id)) replaying_[id] = Replay{*after, {}, cursor_};
       }
     }
     // State changes held by an interrupted replay still reach a job that stays subscribed: in
@@ -353,10 +359,15 @@ class WebSocketSession final : public Connection,
     harvest_states();
     const auto job_id = replay->first;
     auto held = std::move(replay->second.held_states);
+    const auto replayed_to = replay->second.after_step;
     replaying_.erase(replay);
     for (auto& state : held) {
       if (state.index < log_end) send_own(std::move(state.body), false);
     }
+    // What follows for this job is live: the client may stop treating it as history.
+    send_own(feed_body(boost::json::serialize(boost::json::object{
+                 {"type", "caught_up"}, {"job_id", job_id}, {"step", replayed_to}})),
+             false);
     const auto& hub = state_->hub;
     for (auto index = std::max(log_end, hub.begin()); index < cursor_; ++index) {
       const auto& message = hub.at(index);

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import unittest
 import urllib.request
 
@@ -98,6 +99,47 @@ class FeedTest(unittest.TestCase):
                 self.assertEqual(steps, list(range(6, 121)), "no gap, no duplicate")
 
         with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
+            asyncio.run(run(daemon))
+
+    def test_per_job_since_replays_each_job_from_its_own_step_and_says_when_it_is_live(self):
+        async def run(daemon):
+            async with websockets.connect(daemon.ws_url()) as ws:
+                hello = await receive(ws, 0)
+                ids = {job["name"]: job["id"] for job in hello["jobs"]}
+                await ws.send(json.dumps({"type": "subscribe", "since": {"7x": 1}}))
+                error = await receive(ws, 1)
+                self.assertEqual((error["type"], error["message"]),
+                                 ("error", 'since: "7x" is not a job id'))
+                await ws.send(json.dumps({"type": "subscribe", "job_ids": list(ids.values()),
+                                          "since": {str(ids["completes"]): 100,
+                                                    str(ids["crashes"]): 25}}))
+                seq = 2
+                ack = await receive(ws, seq)
+                self.assertEqual(ack["since"], {str(ids["completes"]): 100,
+                                                str(ids["crashes"]): 25})
+                steps = {ids["completes"]: [], ids["crashes"]: []}
+                caught_up = {}
+                while len(caught_up) < 2:
+                    seq += 1
+                    message = await receive(ws, seq)
+                    if message["type"] == "point":
+                        self.assertNotIn(message["job_id"], caught_up, "a point after caught_up "
+                                         "of a finished job")
+                        steps[message["job_id"]].append(message["step"])
+                    elif message["type"] == "caught_up":
+                        caught_up[message["job_id"]] = message["step"]
+                self.assertEqual(steps[ids["completes"]], list(range(101, 121)))
+                self.assertEqual(steps[ids["crashes"]], list(range(26, 30)))
+                self.assertEqual(caught_up, {ids["completes"]: 120, ids["crashes"]: 29})
+
+        with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
+            def finished():
+                jobs = json.loads(daemon.get("/api/v1/jobs")[1])["jobs"]
+                return {job["state"] for job in jobs} == {"complete", "failed"}
+            deadline = time.monotonic() + 20
+            while not finished() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertTrue(finished(), daemon.log())
             asyncio.run(run(daemon))
 
 

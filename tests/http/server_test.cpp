@@ -301,6 +301,7 @@ TEST_F(ServerTest, AJobThatStartsDuringAReplayIsSeenRunningBeforeItsFirstPoint) 
   server.start_job(2);
   std::map<std::int64_t, std::vector<std::string>> kinds;  // per job: "point N" and "state X"
   std::map<std::int64_t, std::vector<std::int64_t>> steps;
+  std::map<std::int64_t, std::int64_t> caught_up;  // per job: the step its replay reached
   int finished = 0;
   while (finished < 2) {
     const auto message = client.next();
@@ -308,6 +309,11 @@ TEST_F(ServerTest, AJobThatStartsDuringAReplayIsSeenRunningBeforeItsFirstPoint) 
     if (message.at("type").as_string() == "point") {
       steps[job].push_back(message.at("step").as_int64());
       if (kinds[job].empty() || kinds[job].back() != "points") kinds[job].push_back("points");
+    } else if (message.at("type").as_string() == "caught_up") {
+      // Once per job, right after the last replayed point.
+      EXPECT_FALSE(caught_up.contains(job)) << "job " << job << " caught up twice";
+      caught_up[job] = message.at("step").as_int64();
+      EXPECT_EQ(caught_up[job], steps[job].empty() ? 0 : steps[job].back());
     } else {
       const std::string to(message.at("to").as_string());
       kinds[job].push_back(to);
@@ -318,6 +324,7 @@ TEST_F(ServerTest, AJobThatStartsDuringAReplayIsSeenRunningBeforeItsFirstPoint) 
   EXPECT_EQ(steps[2], range(1, 300));
   EXPECT_EQ(kinds[2], (std::vector<std::string>{"running", "points", "complete"}));
   EXPECT_EQ(kinds[1], (std::vector<std::string>{"points", "complete"}));
+  EXPECT_EQ(caught_up.size(), 2u) << "each replayed job says when it is live";
 }
 
 TEST_F(ServerTest, ASlowHistoryReadHoldsUpNeitherOtherRequestsNorTheFeed) {

@@ -819,6 +819,9 @@
       fetchJob(change.job_id);
       return;
     }
+    // A replayed change is history: the hello already said where the job stands (and toasted
+    // what changed while the page was away).
+    if (change.replay) return;
     job.state = change.to;
     job.reason = change.reason;
     if (FINISHED.has(change.to)) {

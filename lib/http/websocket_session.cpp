@@ -122,12 +122,14 @@ class WebSocketSession final : public Connection,
   struct HeldState {
     std::uint64_t step = 0;  ///< the job's last step before the change
     std::string body;
-    std::uint64_t index = 0;  ///< its place in the hub's log
+    std::uint64_t index = 0;  ///< its place in the hub's log (read from the store: 0)
+    bool stored = false;      ///< read from the store (it happened before the subscribe)
   };
   struct Replay {
     std::uint64_t after_step = 0;        ///< last step sent
     std::vector<HeldState> held_states;  ///< in the order they happened
     std::uint64_t harvest_from = 0;      ///< log index from which its state changes are taken
+    bool history_states_read = false;    ///< its stored state changes are in held_states
   };
 
   void on_accept(beast::error_code ec) {
@@ -239,13 +241,68 @@ class WebSocketSession final : public Connection,
     for (auto& [id, replay] : previous) {
       if (!wants(id)) continue;
       if (auto again = replaying_.find(id); again != replaying_.end()) {
-        again->second.held_states = std::move(replay.held_states);
+        // Those read from the store are read again for the new replay's first step.
+        for (auto& held : replay.held_states) {
+          if (!held.stored) again->second.held_states.push_back(std::move(held));
+        }
         again->second.harvest_from = harvested_to_;  // harvested up to here already
       } else {
         for (auto& held : replay.held_states) send_own(std::move(held.body), false);
       }
     }
     harvested_to_ = cursor_;
+    read_stored_states();
+    pump_replay();
+    if (!writing_) do_write();
+  }
+
+  /// Asks the store for each replaying job's state changes, so that they are replayed too, in
+  /// step order among its points. The read sees every change recorded before it was asked for:
+  /// those the log still holds from where the job's harvest starts (and those carried over from
+  /// an interrupted replay) reach the client from there, so the read's last `known` are dropped.
+  void read_stored_states() {
+    const auto& hub = state_->hub;
+    for (auto& [id, replay] : replaying_) {
+      if (replay.history_states_read) continue;
+      std::size_t known = replay.held_states.size();
+      for (auto index = std::max(replay.harvest_from, hub.begin()); index < hub.end(); ++index) {
+        const auto& message = hub.at(index);
+        if (message.kind == FeedMessage::Kind::state && message.job_id == id) ++known;
+      }
+      state_->router.history.load_transitions(
+          id, [self = shared_from_this(), id = id, known, generation = subscription_generation_](
+                  Result<std::vector<store::StoredTransition>> stored) {
+            self->on_stored_states(generation, id, known, std::move(stored));
+          });
+    }
+  }
+
+  void on_stored_states(std::uint64_t generation, core::JobId job_id, std::size_t known,
+                        Result<std::vector<store::StoredTransition>> stored) {
+    auto it = replaying_.find(job_id);
+    if (closing_ || generation != subscription_generation_ || it == replaying_.end()) return;
+    Replay& replay = it->second;
+    replay.history_states_read = true;
+    if (!stored) {
+      send_own(error_body("replay of job " + std::to_string(job_id) + "'s state changes failed: " +
+                          stored.error().message),
+               false);
+    } else {
+      stored->resize(stored->size() - std::min(known, stored->size()));
+      std::vector<HeldState> earlier;
+      for (const auto& transition : *stored) {
+        // A change after the replay's first step; one stored before steps were kept has no place.
+        if (!transition.step || *transition.step < replay.after_step) continue;
+        auto message = state_message({job_id, transition.from, transition.to, transition.reason,
+                                      transition.ts, *transition.step});
+        message["replay"] = true;
+        earlier.push_back(
+            {*transition.step, feed_body(boost::json::serialize(message)), 0, true});
+      }
+      replay.held_states.insert(replay.held_states.begin(),
+                                std::make_move_iterator(earlier.begin()),
+                                std::make_move_iterator(earlier.end()));
+    }
     pump_replay();
     if (!writing_) do_write();
   }
@@ -269,7 +326,7 @@ class WebSocketSession final : public Connection,
         if (message.kind != FeedMessage::Kind::state) continue;
         auto replay = replaying_.find(message.job_id);
         if (replay == replaying_.end() || index < replay->second.harvest_from) continue;
-        replay->second.held_states.push_back({message.step, message.body, index});
+        replay->second.held_states.push_back({message.step, message.body, index, false});
       }
     }
     harvested_to_ = hub.end();
@@ -282,6 +339,7 @@ class WebSocketSession final : public Connection,
     const auto room = state_->options.websocket_send_queue_bytes / 2;
     if (closing_ || page_log_end_ || replaying_.empty() || backlog_bytes() >= room) return;
     const auto& [job_id, replay] = *replaying_.begin();
+    if (!replay.history_states_read) return;  // its stored state changes come first
     // The page holds every point the log held when it was asked for, and none after.
     page_log_end_ = state_->hub.end();
     state_->router.history.load_points(
@@ -362,7 +420,7 @@ class WebSocketSession final : public Connection,
     const auto replayed_to = replay->second.after_step;
     replaying_.erase(replay);
     for (auto& state : held) {
-      if (state.index < log_end) send_own(std::move(state.body), false);
+      if (state.stored || state.index < log_end) send_own(std::move(state.body), false);
     }
     // What follows for this job is live: the client may stop treating it as history.
     send_own(feed_body(boost::json::serialize(boost::json::object{

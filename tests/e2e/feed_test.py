@@ -101,7 +101,7 @@ class FeedTest(unittest.TestCase):
         with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:
             asyncio.run(run(daemon))
 
-    def test_per_job_since_replays_each_job_from_its_own_step_and_says_when_it_is_live(self):
+    def test_per_job_since_replays_points_and_state_changes_and_says_when_it_is_live(self):
         async def run(daemon):
             async with websockets.connect(daemon.ws_url()) as ws:
                 hello = await receive(ws, 0)
@@ -118,18 +118,25 @@ class FeedTest(unittest.TestCase):
                 self.assertEqual(ack["since"], {str(ids["completes"]): 100,
                                                 str(ids["crashes"]): 25})
                 steps = {ids["completes"]: [], ids["crashes"]: []}
+                ends = {}  # job -> (the state it replayed, the steps replayed before it)
                 caught_up = {}
                 while len(caught_up) < 2:
                     seq += 1
                     message = await receive(ws, seq)
+                    job = message.get("job_id")
+                    self.assertNotIn(job, caught_up, "nothing after caught_up of a finished job")
                     if message["type"] == "point":
-                        self.assertNotIn(message["job_id"], caught_up, "a point after caught_up "
-                                         "of a finished job")
-                        steps[message["job_id"]].append(message["step"])
+                        steps[job].append(message["step"])
+                    elif message["type"] == "state":
+                        self.assertTrue(message["replay"])
+                        ends[job] = (message["to"], message["reason"], len(steps[job]))
                     elif message["type"] == "caught_up":
-                        caught_up[message["job_id"]] = message["step"]
+                        caught_up[job] = message["step"]
                 self.assertEqual(steps[ids["completes"]], list(range(101, 121)))
                 self.assertEqual(steps[ids["crashes"]], list(range(26, 30)))
+                # The stored state changes come back in step order: after the last point.
+                self.assertEqual(ends, {ids["completes"]: ("complete", None, 20),
+                                        ids["crashes"]: ("failed", "crashed", 4)})
                 self.assertEqual(caught_up, {ids["completes"]: 120, ids["crashes"]: 29})
 
         with Vapord(VAPORD, QUEUE.format(start="auto")) as daemon:

@@ -78,13 +78,13 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
     job.created_at = row.created_at;
     job.started_at = row.started_at;
     job.finished_at = row.finished_at;
+    job.scalars = std::move(row.scalars);  // each name's latest, not only the last point's
     core::WallTime last_progress_at = row.created_at;
     if (row.step > 0) {
       auto last = store.load_points(row.id, row.step - 1, 1);
       if (last && !last->empty()) {
         job.loss = last->front().loss;
         job.accuracy = last->front().accuracy;
-        job.scalars = std::move(last->front().scalars);
         last_progress_at = last->front().ts;
       }
     }
@@ -241,8 +241,13 @@ std::optional<http::ControlError> JobService::submit(core::JobSpec spec, core::J
   }
   if (spec.kind != core::JobKind::push) return add(std::move(spec), id);
   auto token = random_token();
-  if (!token) return http::ControlError{http::ControlFailure::unavailable, token.error().message};
-  if (auto refused = add(std::move(spec), id, sha256_hex(*token))) return refused;
+  auto hash = token ? sha256_hex(*token) : std::nullopt;
+  if (!hash) {
+    return http::ControlError{http::ControlFailure::unavailable,
+                              token ? "cannot hash a push token (OpenSSL SHA-256 failed)"
+                                    : token.error().message};
+  }
+  if (auto refused = add(std::move(spec), id, std::move(*hash))) return refused;
   push_token = std::move(*token);
   return std::nullopt;
 }
@@ -302,7 +307,12 @@ std::optional<http::ControlError> JobService::push_points(
     }
   }
   for (const core::ReportedPoint& point : points) {
-    if (auto recorded = scheduler_.record_point(id, point); !recorded) break;
+    if (auto recorded = scheduler_.record_point(id, point); !recorded) {
+      // Checked above, so this is a bug: say so rather than drop the rest quietly.
+      log::error("job " + std::to_string(id) + ": a pushed point checked as valid was refused: " +
+                 recorded.error().message);
+      break;
+    }
     ++accepted;
     if (scheduler_.find(id)->state != core::JobState::running) break;  // a NaN ended it
   }
@@ -331,8 +341,9 @@ std::optional<http::ControlError> JobService::finish(core::JobId id, core::JobSt
 
 bool JobService::push_token_matches(core::JobId id, std::string_view token) const {
   const auto found = push_token_hashes_.find(id);
-  return found != push_token_hashes_.end() &&
-         http::constant_time_equal(found->second, sha256_hex(token));
+  if (found == push_token_hashes_.end()) return false;
+  const auto hash = sha256_hex(token);
+  return hash && http::constant_time_equal(found->second, *hash);
 }
 
 std::optional<http::ControlError> JobService::start(core::JobId id) {

@@ -51,7 +51,8 @@ const char* const usage_text =
     "  logs JOB [-f]        a command job's output (the last 64 KiB); -f: follow it until the\n"
     "                       job ends\n"
     "  push JOB [FILE|-]    send a push job's points: NDJSON, one point per line, from FILE or\n"
-    "                       stdin, in batches (--batch N, default 1000); the token is\n"
+    "                       stdin, in batches (--batch N lines, default 1000, and at most\n"
+    "                       512 KiB; sent again while vapord answers 429); the token is\n"
     "                       $VAPOR_PUSH_TOKEN (the job's push token) or the API token\n"
     "\n"
     "Options:\n"
@@ -282,11 +283,20 @@ int command_events(const client::ApiClient& api, const Options& options, std::os
 
 bool command_is(const Options& options, std::string_view name) { return options.command == name; }
 
+/// A push batch stays well within vapord's default api.max_body_bytes (1 MiB).
+constexpr std::size_t push_batch_bytes = 512 * 1024;
+/// How often a batch is sent again while vapord answers 429 (its store is behind).
+constexpr int push_retries = 30;
+
 /// Sends one batch of NDJSON lines (file lines `first_line`..); false when it was refused.
 bool push_batch(const client::ApiClient& api, const std::string& target, const std::string& body,
                 std::size_t first_line, std::size_t last_line, std::size_t& pushed,
                 std::ostream& err, int& code) {
   auto response = api.post(target, body, "application/x-ndjson");
+  for (int retry = 0; retry < push_retries && response && response->status == 429; ++retry) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // vapord says Retry-After: 1
+    response = api.post(target, body, "application/x-ndjson");
+  }
   if (!response) {
     err << "vaporctl: " << response.error().message << '\n';
     code = exit_code::unreachable;
@@ -334,7 +344,7 @@ int command_push(const client::ApiClient& api, const Options& options, std::ostr
     if (lines_in_batch == 0) first_line = line_number;
     body += line;
     body += '\n';
-    if (++lines_in_batch == options.batch) {
+    if (++lines_in_batch == options.batch || body.size() >= push_batch_bytes) {
       if (!push_batch(api, target, body, first_line, line_number, pushed, err, code)) return code;
       ++batches;
       body.clear();
@@ -451,6 +461,10 @@ int command_submit(const client::ApiClient& api, const Options& options, std::os
   const auto& job = response->body.as_object();
   out << "submitted job " << field_text(job, "id") << " " << field_text(job, "name") << " ("
       << response->location << ")\n";
+  if (job.contains("push_token")) {
+    out << "push token (shown this once; vapord keeps only its hash): "
+        << field_text(job, "push_token") << '\n';
+  }
   return exit_code::ok;
 }
 

@@ -33,15 +33,22 @@ std::optional<double> number(const json::value& value) {
   return std::nullopt;
 }
 
+/// The largest step or epoch taken: 2^53 - 1, what a double (the page's JavaScript, JSON
+/// readers) still holds exactly, far below what SQLite's INTEGER holds.
+constexpr std::uint64_t max_integer = 9'007'199'254'740'991;
+
 std::optional<std::uint64_t> positive_integer(const json::value& value) {
-  if (value.is_int64() && value.get_int64() >= 1) {
+  if (value.is_int64() && value.get_int64() >= 1 &&
+      static_cast<std::uint64_t>(value.get_int64()) <= max_integer) {
     return static_cast<std::uint64_t>(value.get_int64());
   }
-  if (value.is_uint64() && value.get_uint64() >= 1) return value.get_uint64();
+  if (value.is_uint64() && value.get_uint64() >= 1 && value.get_uint64() <= max_integer) {
+    return value.get_uint64();
+  }
   // 1e3 or 12.0: an integer written as a float (numpy often does).
   if (value.is_double()) {
     const double d = value.get_double();
-    if (d >= 1 && d <= 9.007199254740992e15 && std::floor(d) == d) {
+    if (d >= 1 && d <= static_cast<double>(max_integer) && std::floor(d) == d) {
       return static_cast<std::uint64_t>(d);
     }
   }
@@ -145,7 +152,7 @@ Result<ReportedPoint> parse_point(const json::value& parsed) {
     const std::string_view key(key_view.data(), key_view.size());
     if (key == "step") {
       const auto step = positive_integer(value);
-      if (!step) return bad_key(key, "an integer >= 1", value);
+      if (!step) return bad_key(key, "an integer from 1 to 2^53 - 1", value);
       point.step = *step;
       has_step = true;
     } else if (key == "loss") {
@@ -155,7 +162,7 @@ Result<ReportedPoint> parse_point(const json::value& parsed) {
       has_loss = true;
     } else if (key == "epoch") {
       const auto epoch = positive_integer(value);
-      if (!epoch) return bad_key(key, "an integer >= 1", value);
+      if (!epoch) return bad_key(key, "an integer from 1 to 2^53 - 1", value);
       point.epoch = *epoch;
     } else if (key == "accuracy") {
       const auto accuracy = number_or_nonfinite(value);

@@ -20,7 +20,7 @@ namespace vapor::runner {
 using core::ReportedPoint;
 
 /// Parses one line (without its newline). The error says which key is wrong and why, e.g.
-/// `"step": expected an integer >= 1, got -3`.
+/// `"step": expected an integer from 1 to 2^53 - 1, got -3`.
 [[nodiscard]] Result<ReportedPoint> parse_metric_line(std::string_view line);
 
 /// How a batch of points is written: a JSON array of point objects, or NDJSON

@@ -197,6 +197,10 @@ void Scheduler::advance() {
 
 void Scheduler::take_step(Job& job, SteadyTime due, SteadyTime now, core::WallTime wall_now) {
   if (!job.next_step_at || *job.next_step_at > due) {
+    if (const auto deadline = stall_deadline(job); deadline > now) {
+      schedule_wake(job, deadline);  // a real job reported since this wake-up was set
+      return;
+    }
     // Woken by the stall deadline: no step came in time.
     transition(job, JobEvent::fail, core::reason::stalled);
     dispatch();
@@ -263,10 +267,8 @@ Result<void> Scheduler::record_point(core::JobId id, const core::ReportedPoint& 
   if (job.spec.kind == core::JobKind::simulated) {
     return fail("job '" + job.spec.name + "' is simulated; its points come from the simulator");
   }
-  if (job.spec.kind == core::JobKind::push && job.state == JobState::queued) {
-    begin_running(job);  // a push job runs from its first point
-  }
-  if (job.state != JobState::running) {
+  const bool starts = job.spec.kind == core::JobKind::push && job.state == JobState::queued;
+  if (job.state != JobState::running && !starts) {
     return fail("job '" + job.spec.name + "' is " + std::string(core::to_string(job.state)) +
                 "; points are taken while it runs");
   }
@@ -285,6 +287,7 @@ Result<void> Scheduler::record_point(core::JobId id, const core::ReportedPoint& 
                   " (at most " + std::to_string(core::max_scalar_names) + " per job)");
     }
   }
+  if (starts) begin_running(job);  // a push job runs from its first point
   core::merge_scalars(job.scalars, point.scalars);
   const auto now = clock_.now();
   job.attempt_step = point.step;
@@ -313,7 +316,8 @@ Result<void> Scheduler::record_point(core::JobId id, const core::ReportedPoint& 
     dispatch();
     return {};
   }
-  schedule_wake(job, stall_deadline(job));
+  // No new wake-up per point: the pending one re-arms itself from the latest progress when it
+  // comes (take_step), so a fast trainer never fills the heap with stale ones.
   return {};
 }
 

@@ -80,7 +80,7 @@ struct RestoredJob {
   std::optional<core::WallTime> started_at;
   std::optional<core::WallTime> finished_at;
   std::uint32_t attempt = 1;  ///< a command job: the run about to start (VAPOR_ATTEMPT)
-  core::Scalars scalars;      ///< a real job: the named scalars of its last stored point
+  core::Scalars scalars;      ///< a real job: each named scalar's latest stored value
 };
 
 /// Runs simulated jobs against a clock: grants slots by priority up to `max_concurrent`, takes
@@ -144,6 +144,8 @@ class Scheduler {
   [[nodiscard]] const Job* find(std::string_view name) const;
   [[nodiscard]] const std::map<core::JobId, Job>& jobs() const { return jobs_; }
   [[nodiscard]] std::size_t running_count() const { return running_; }
+  /// Wake-ups in the timer heap, stale ones included (bounded: about one per running job).
+  [[nodiscard]] std::size_t pending_wakes() const { return wakes_.size(); }
   [[nodiscard]] core::JobId max_id() const;
 
  private:

@@ -48,11 +48,12 @@ constexpr Migration migrations[] = {
      "ALTER TABLE transitions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
      "CREATE INDEX transitions_by_job ON transitions(job_id, id);"},
     // A real job's named scalars, one JSON object per point (store/detail/scalars_column.hpp),
-    // a push job's token, as its SHA-256 in hex, and the step a transition followed (where it
-    // goes among the points in a replay). Adding a nullable column rewrites nothing: existing
-    // rows read it as NULL.
+    // and each name's latest value on its job row (what a restart restores); a push job's token,
+    // as its SHA-256 in hex; the step a transition followed (where it goes among the points in a
+    // replay). Adding a nullable column rewrites nothing: existing rows read it as NULL.
     {3,
      "ALTER TABLE points ADD COLUMN scalars TEXT;"
+     "ALTER TABLE jobs ADD COLUMN scalars TEXT;"
      "ALTER TABLE jobs ADD COLUMN push_token_sha256 TEXT;"
      "ALTER TABLE transitions ADD COLUMN step INTEGER;"},
 };

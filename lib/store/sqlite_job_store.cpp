@@ -214,7 +214,9 @@ Result<FlushStats> SqliteJobStore::flush() {
 
   for (const auto& [job_id, points] : s.pending.points()) {
     std::uint64_t max_step = 0;
+    core::Scalars latest;  // each name's value in this batch's last point that has it
     for (const PendingPoint& point : points) {
+      core::merge_scalars(latest, point.scalars);
       sql.upsert_point.bind(1, job_id);
       sql.upsert_point.bind(2, to_sql_int(point.step));
       sql.upsert_point.bind(3, to_sql_int(point.epoch));
@@ -234,6 +236,11 @@ Result<FlushStats> SqliteJobStore::flush() {
     }
     sql.update_step.bind(1, job_id);
     sql.update_step.bind(2, to_sql_int(max_step));
+    if (latest.empty()) {
+      sql.update_step.bind_null(3);
+    } else {
+      sql.update_step.bind(3, std::string_view(encode_scalars(latest)));
+    }
     if (auto done = sql.update_step.run(); !done) {
       return failed(done.error(), "updating the step of job " + std::to_string(job_id));
     }
@@ -346,6 +353,13 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
     if (!select.column_is_null(7)) job.started_at = from_millis(select.column_int(7));
     if (!select.column_is_null(8)) job.finished_at = from_millis(select.column_int(8));
     if (!select.column_is_null(9)) job.push_token_sha256 = select.column_text(9);
+    if (!select.column_is_null(10)) {
+      auto scalars = decode_scalars(select.column_text(10));
+      if (!scalars) {
+        return while_doing(scalars.error(), "reading job " + std::to_string(job.id));
+      }
+      job.scalars = std::move(*scalars);
+    }
     jobs.push_back(std::move(job));
   }
   return jobs;

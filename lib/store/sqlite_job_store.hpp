@@ -44,6 +44,7 @@ struct StoredJob {
   std::optional<core::WallTime> started_at;
   std::optional<core::WallTime> finished_at;
   std::string push_token_sha256;  ///< a push job created over the API: its token's hash
+  core::Scalars scalars;          ///< a real job's latest value of each named scalar
 };
 
 /// A new job to persist (inserted in the next flush, before any of its points).

@@ -6,7 +6,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
 
 namespace vapor {
 namespace {
@@ -33,11 +32,11 @@ Result<std::string> random_token() {
   return Result<std::string>(boost::system::in_place_value, hex(random));
 }
 
-std::string sha256_hex(std::string_view token) {
+std::optional<std::string> sha256_hex(std::string_view token) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int size = 0;
   if (EVP_Digest(token.data(), token.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed (OpenSSL EVP_Digest)");
+    return std::nullopt;
   }
   return hex(digest, size);
 }

@@ -208,8 +208,9 @@ class PushJobsTest(unittest.TestCase):
                                       {"name": "from-api", "kind": "push"}, api)
             push = created["push_token"]
             for name, token in (("from-file", api), ("from-api", push)):
+                # lr is reported until step 29: the last point (30) carries no scalar.
                 status, _, _ = call(daemon, "POST", f"/api/v1/jobs/{name}/points",
-                                    points(1, 30), token)
+                                    points(1, 29, lr=lambda s: 0.5) + points(30, 30), token)
                 self.assertEqual(status, 200)
             daemon.process.send_signal(signal.SIGTERM)
             self.assertEqual(daemon.process.wait(timeout=10), 0)
@@ -217,6 +218,8 @@ class PushJobsTest(unittest.TestCase):
             for name, token in (("from-file", api), ("from-api", push)):
                 self.assertEqual((job(daemon, name)["state"], job(daemon, name)["step"]),
                                  ("running", 30), name)
+                self.assertEqual(job(daemon, name)["scalars"], {"lr": 0.5},
+                                 "each scalar's latest value survives the restart")
                 status, _, _ = call(daemon, "POST", f"/api/v1/jobs/{name}/points",
                                     points(30, 30), token)
                 self.assertEqual(status, 409, "step 30 is stored already")

@@ -83,9 +83,16 @@ TEST(MetricLine, RefusalsNameTheKeyAndWhatWasExpected) {
   EXPECT_EQ(refusal(R"({"loss":1})"), "\"step\" is missing (an integer >= 1)");
   EXPECT_EQ(refusal(R"({"step":1})"),
             "\"loss\" is missing (a number, null, \"NaN\" or \"Infinity\")");
-  EXPECT_EQ(refusal(R"({"step":-3,"loss":1})"), "\"step\": expected an integer >= 1, got -3");
-  EXPECT_EQ(refusal(R"({"step":0,"loss":1})"), "\"step\": expected an integer >= 1, got 0");
-  EXPECT_EQ(refusal(R"({"step":1.5,"loss":1})"), "\"step\": expected an integer >= 1, got 1.5E0");
+  EXPECT_EQ(refusal(R"({"step":-3,"loss":1})"),
+            "\"step\": expected an integer from 1 to 2^53 - 1, got -3");
+  EXPECT_EQ(refusal(R"({"step":0,"loss":1})"),
+            "\"step\": expected an integer from 1 to 2^53 - 1, got 0");
+  EXPECT_EQ(refusal(R"({"step":1.5,"loss":1})"),
+            "\"step\": expected an integer from 1 to 2^53 - 1, got 1.5E0");
+  EXPECT_EQ(refusal(R"({"step":9007199254740992,"loss":1})"),
+            "\"step\": expected an integer from 1 to 2^53 - 1, got 9007199254740992")
+      << "past what the page and JSON readers hold exactly";
+  EXPECT_EQ(parsed(R"({"step":9007199254740991,"loss":1})").step, 9007199254740991u);
   EXPECT_EQ(refusal(R"({"step":1,"loss":"low"})"),
             "\"loss\": expected a number, null, \"NaN\" or \"Infinity\", got \"low\"");
   EXPECT_EQ(refusal(R"({"step":1,"loss":1,"progress":1.5})"),

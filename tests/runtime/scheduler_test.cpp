@@ -509,5 +509,33 @@ TEST_F(SchedulerTest, NamedScalarsTravelWithTheirPointAndTheJobKeepsEachOnesLate
   ASSERT_TRUE(scheduler_.record_point(1, reported(4, 1.6, {}, {}, {{"lr", 0.01}})));
 }
 
+TEST_F(SchedulerTest, APushJobRunsFromItsFirstPointWithoutASlotAndKeepsOneStallWakeUp) {
+  add(1, spec("simulated", 1'000'000));  // the two slots taken, with early wake-ups
+  add(3, spec("simulated-too", 1'000'000));
+  core::JobSpec push = real_job("pushed", 0);
+  push.kind = core::JobKind::push;
+  push.stall_timeout = milliseconds(2000);
+  add(2, push);
+  EXPECT_EQ(state(2), JobState::queued);
+  run_for(milliseconds(3000));
+  EXPECT_EQ(state(2), JobState::queued) << "a push job waits for its first point, not a slot";
+  EXPECT_FALSE(scheduler_.start(2)) << "nor for a start";
+
+  for (std::uint64_t step = 1; step <= 10'000; ++step) {
+    ASSERT_TRUE(scheduler_.record_point(2, reported(step, 1.0)));
+    if (step % 1000 == 0) run_for(milliseconds(100));
+  }
+  EXPECT_EQ(state(2), JobState::running);
+  EXPECT_EQ(scheduler_.running_count(), 2u) << "the push job holds no slot";
+  EXPECT_LE(scheduler_.pending_wakes(), 4u) << "no wake-up per point";
+
+  run_for(milliseconds(1800));  // 1.9 s after the last point (the loop ran 0.1 s past it)
+  EXPECT_EQ(state(2), JobState::running) << "its own stall_timeout, from the last point";
+  run_for(milliseconds(200));
+  EXPECT_EQ(state(2), JobState::failed);
+  EXPECT_EQ(scheduler_.find(2)->reason, "stalled");
+  EXPECT_EQ(state(1), JobState::running);
+}
+
 }  // namespace
 }  // namespace vapor::runtime

@@ -502,6 +502,22 @@ TEST_F(SqliteJobStoreTest, NamedScalarsAreStoredWithTheirPointsAndReadBackExactl
   EXPECT_EQ(reduced->front().scalars, first);
   store.reset();
 
+  // The job row keeps each name's latest value: what a restart restores.
+  {
+    auto again = open_store();
+    ASSERT_NE(again, nullptr);
+    auto jobs = again->load_jobs();
+    ASSERT_TRUE(jobs) << jobs.error().message;
+    ASSERT_EQ(jobs->size(), 1u);
+    const core::Scalars& latest = (*jobs)[0].scalars;
+    ASSERT_EQ(latest.size(), 4u);
+    EXPECT_EQ(latest[0].name, "val_loss");
+    EXPECT_TRUE(std::isnan(latest[0].value)) << "step 2's NaN is its latest";
+    EXPECT_EQ(latest[1], (core::NamedScalar{"lr", inf}));
+    EXPECT_EQ(latest[2], (core::NamedScalar{"grad_norm", -inf})) << "from step 1";
+    EXPECT_EQ(latest[3], (core::NamedScalar{"ratio", 2.2 / 20.0}));
+  }
+
   // What a user's sqlite3 sees: one JSON object per point, NULL for a point without scalars.
   Peer peer(path_);
   EXPECT_EQ(peer.text("SELECT json_extract(scalars, '$.lr') FROM points WHERE step = 1"),

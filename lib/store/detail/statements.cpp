@@ -21,10 +21,15 @@ constexpr std::string_view apply_transition_sql =
     " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END,"
     " finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END"
     " WHERE id = ?1";
-constexpr std::string_view update_step_sql = "UPDATE jobs SET step = max(step, ?2) WHERE id = ?1";
+// ?3: the batch's latest value of each named scalar (NULL: none), patched over the row's.
+constexpr std::string_view update_step_sql =
+    "UPDATE jobs SET step = max(step, ?2),"
+    " scalars = CASE WHEN ?3 IS NULL THEN scalars"
+    "           ELSE json_patch(coalesce(scalars, '{}'), ?3) END"
+    " WHERE id = ?1";
 constexpr std::string_view select_jobs_sql =
     "SELECT id, name, spec_json, state, reason, step, created_at, started_at, finished_at,"
-    " push_token_sha256 FROM jobs ORDER BY id";
+    " push_token_sha256, scalars FROM jobs ORDER BY id";
 constexpr std::string_view select_points_sql =
     "SELECT step, epoch, loss, accuracy, ts, scalars FROM points"
     " WHERE job_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3";

@@ -16,9 +16,11 @@ struct AssetSource {
   std::string_view content_type;
 };
 
-constexpr std::array<AssetSource, 5> sources{{
+constexpr std::array<AssetSource, 7> sources{{
     {"/", "index.html", "text/html; charset=utf-8"},
     {"/assets/app.js", "app.js", "text/javascript; charset=utf-8"},
+    {"/assets/curves.js", "curves.js", "text/javascript; charset=utf-8"},
+    {"/assets/format.js", "format.js", "text/javascript; charset=utf-8"},
     {"/assets/app.css", "app.css", "text/css; charset=utf-8"},
     {"/assets/uplot.js", "uPlot.iife.min.js", "text/javascript; charset=utf-8"},
     {"/assets/uplot.css", "uPlot.min.css", "text/css; charset=utf-8"},

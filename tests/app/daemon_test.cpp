@@ -69,6 +69,15 @@ TEST(DaemonCheckConfig, BadDaemonConfigIsLocated) {
   EXPECT_TRUE(contains(result.output, ":2:19: scheduler.max_concurrent:")) << result.output;
 }
 
+TEST(DaemonStart, AConfigThatDoesNotLoadExitsTwoWhichTheUnitDoesNotRestart) {
+  // systemd/vapord.service has RestartPreventExitStatus=2: only a config error may exit 2.
+  TempDir dir;
+  write_file(dir / "vapord.yaml", "scheduler:\n  max_concurrent: many\n");
+  const auto result = run_command(vapord_path(), {"--config", (dir / "vapord.yaml").string()});
+  EXPECT_EQ(result.status, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "vapord not started")) << result.output;
+}
+
 class RunningDaemon : public ::testing::Test {
  protected:
   void start(const std::string& queue, const std::string& extra_config = "") {

@@ -71,6 +71,7 @@ def check_contract(unit_text):
         "ConfigurationDirectory": "vapor",
         "WatchdogSec": "30s",
         "Restart": "on-failure",
+        "RestartPreventExitStatus": "2",
         "TimeoutStopSec": "10s",
         "UMask": "0077",
     }

@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "app/api_token.hpp"
+#include "app/build_revision.hpp"
 #include "app/job_service.hpp"
 #include "app/queue_watcher.hpp"
 #include "app/systemd_lifecycle.hpp"

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/app.hpp"
+#include "app/build_revision.hpp"
 #include "config/daemon_config.hpp"
 #include "config/queue_file.hpp"
 #include "support/log.hpp"

@@ -51,6 +51,17 @@ TEST(DaemonCheckConfig, PrintsEveryLocatedErrorAndFails) {
   EXPECT_TRUE(contains(result.output, queue + ":8:20: jobs[2].learning_rate:")) << result.output;
 }
 
+TEST(DaemonCommandLine, VersionNamesTheRevisionThatWasBuilt) {
+  // Read at build time (cmake/BuildRevision.cmake), not when the build was configured.
+  const std::filesystem::path git = "/usr/bin/git";
+  if (!std::filesystem::exists(git)) GTEST_SKIP() << "no git to compare with";
+  const auto head = run_command(git, {"-C", VAPOR_SOURCE_DIR, "rev-parse", "--short=12", "HEAD"});
+  if (head.status != 0) GTEST_SKIP() << "not a git checkout: " << head.output;
+  const std::string revision = head.output.substr(0, head.output.find('\n'));
+  const auto version = run_command(vapord_path(), {"--version"});
+  EXPECT_TRUE(contains(version.output, "(revision " + revision + ")")) << version.output;
+}
+
 TEST(DaemonCheckConfig, AcceptsTheShippedConfigs) {
   for (const char* config : {"config/demo/vapord.yaml"}) {
     const auto path = std::filesystem::path(VAPOR_SOURCE_DIR) / config;

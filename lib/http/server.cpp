@@ -3,7 +3,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "http/detail/server_state.hpp"
@@ -14,13 +19,79 @@ namespace vapor::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+/// At most this many refusals are in flight; past it, a connection is closed unanswered.
+constexpr std::size_t max_refusals = 64;
+/// How long a refused connection may take to read its answer.
+constexpr std::chrono::seconds refusal_grace{1};
+
+/// The answer to a connection over api.max_connections, sent before reading its request (a
+/// server may answer early; `Connection: close` tells the client not to wait for more).
+const std::string& refusal_text() {
+  static const std::string text = [] {
+    const std::string body =
+        R"({"error":{"code":"over_capacity","message":"vapord serves api.max_connections )"
+        R"(connections at once; retry shortly"}})";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+           "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return text;
+}
+
+/// One refused connection: writes the 503, stops sending, reads (and drops) what the client
+/// sent until it closes or `refusal_grace` passes, so that closing does not reset the
+/// connection before the client has read the answer.
+struct Refusal : std::enable_shared_from_this<Refusal> {
+  Refusal(tcp::socket socket_in, std::shared_ptr<detail::ServerState> state_in)
+      : socket(std::move(socket_in)), timer(socket.get_executor()), state(std::move(state_in)) {
+    ++state->refusals_in_flight;
+  }
+  ~Refusal() { --state->refusals_in_flight; }
+
+  void start() {
+    timer.expires_after(refusal_grace);
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->socket.close(ec);
+    });
+    asio::async_write(socket, asio::buffer(refusal_text()),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        if (ec) return self->finish();
+                        self->socket.shutdown(tcp::socket::shutdown_send, ec);
+                        self->drain();
+                      });
+  }
+
+  void drain() {
+    socket.async_read_some(asio::buffer(scratch),
+                           [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                             if (ec) return self->finish();
+                             self->drain();
+                           });
+  }
+
+  void finish() {
+    boost::system::error_code ignored;
+    timer.cancel();
+    socket.close(ignored);
+  }
+
+  tcp::socket socket;
+  asio::steady_timer timer;
+  std::shared_ptr<detail::ServerState> state;
+  std::array<char, 4096> scratch{};
+};
+
+}  // namespace
+
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(asio::io_context& ioc, ServerOptions options, RouterContext& router, FeedHub& hub,
        ServerObserver& observer)
       : acceptor(ioc),
         backoff_timer(ioc),
         state(std::make_shared<detail::ServerState>(
-            detail::ServerState{std::move(options), router, hub, observer, {}, 0, false})) {}
+            detail::ServerState{std::move(options), router, hub, observer, {}, 0, false, 0})) {}
 
   void do_accept() {
     acceptor.async_accept([self = shared_from_this()](boost::system::error_code ec,
@@ -33,9 +104,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
       if (state->connections.size() >= state->options.max_connections) {
-        // Over api.max_connections: refuse by closing at once; existing clients are unaffected.
-        boost::system::error_code ignored;
-        socket.close(ignored);
+        // Over api.max_connections: a 503 (existing clients are unaffected); under a flood of
+        // them, closed unanswered.
+        state->observer.on_request("over_capacity", 503);
+        if (state->refusals_in_flight < max_refusals && !state->stopping) {
+          std::make_shared<Refusal>(std::move(socket), state)->start();
+        } else {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        }
       } else {
         detail::start_http_session(std::move(socket), state);
       }

@@ -131,6 +131,33 @@ TEST_F(ServerTest, OversizedBodiesGet413) {
   EXPECT_EQ(response.result_int(), 413u);
 }
 
+TEST_F(ServerTest, AConnectionOverMaxConnectionsIsAnswered503AndTheOthersStayServed) {
+  http::ServerOptions options;
+  options.max_connections = 2;
+  TestServer server(options);
+  server.start();
+  auto first = connect(client_ioc_, server.port());
+  auto second = connect(client_ioc_, server.port());
+  beast::flat_buffer buffer;
+  beast_http::write(first, get("/healthz", server.port()));
+  ASSERT_EQ(read_response(first, buffer).result_int(), 200u) << "both held, one answered";
+
+  auto third = connect(client_ioc_, server.port());
+  boost::system::error_code ec;
+  beast_http::write(third, get("/healthz", server.port()), ec);  // sent before it reads
+  beast::flat_buffer third_buffer;
+  const auto refused = read_response(third, third_buffer);
+  EXPECT_EQ(refused.result_int(), 503u);
+  EXPECT_EQ(refused[beast_http::field::retry_after], "1");
+  EXPECT_NE(refused.body().find("over_capacity"), std::string::npos) << refused.body();
+  EXPECT_TRUE(closed_within(third, 2s));
+
+  beast_http::write(second, get("/healthz", server.port()));
+  beast::flat_buffer second_buffer;
+  EXPECT_EQ(read_response(second, second_buffer).result_int(), 200u)
+      << "the connections within the limit are unaffected";
+}
+
 TEST_F(ServerTest, IdleAndSlowConnectionsTimeOut) {
   http::ServerOptions options;
   options.read_timeout = 300ms;

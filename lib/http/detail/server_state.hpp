@@ -37,6 +37,7 @@ struct ServerState {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
   std::size_t websocket_clients = 0;
   bool stopping = false;
+  std::size_t refusals_in_flight = 0;  ///< connections over max_connections being answered 503
 };
 
 /// Starts the HTTP session for an accepted socket.

@@ -79,6 +79,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     if (ec) return do_close();  // the connection itself failed (reset, partial message)
 
     Request request = parser_->release();
+    if (auto refused = transfer_encoding_refusal(request)) {
+      return send_error(400, "bad_transfer_encoding", *refused);
+    }
     if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request));
 
     // The answer may come later (history is read on the store thread); the session waits for
@@ -87,6 +90,27 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       self->state_->observer.on_request(routed.handler, routed.response.result_int());
       self->send(std::move(routed.response));
     });
+  }
+
+  /// RFC 9112 section 6.3: a request body is framed by `chunked` or by Content-Length. Any other
+  /// transfer coding, or both at once, leaves where the body ends to the reader's guess (request
+  /// smuggling): such a request is refused and the connection closed, so that nothing after it
+  /// is read as a request of its own.
+  static std::optional<std::string> transfer_encoding_refusal(const Request& request) {
+    const auto coding = request.find(beast_http::field::transfer_encoding);
+    if (coding == request.end()) return std::nullopt;
+    std::string_view value(coding->value().data(), coding->value().size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (request.count(beast_http::field::transfer_encoding) > 1 ||
+        !beast::iequals(value, "chunked")) {
+      return "Transfer-Encoding \"" + std::string(value) +
+             "\" is not accepted; send the body with Content-Length or as chunked alone";
+    }
+    if (request.find(beast_http::field::content_length) != request.end()) {
+      return std::string("a request carries Transfer-Encoding or Content-Length, not both");
+    }
+    return std::nullopt;
   }
 
   void upgrade(Request request) {

@@ -100,8 +100,10 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const auto coding = request.find(beast_http::field::transfer_encoding);
     if (coding == request.end()) return std::nullopt;
     std::string_view value(coding->value().data(), coding->value().size());
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    const auto first = value.find_first_not_of(" \t");
+    value = first == std::string_view::npos
+                ? std::string_view()
+                : value.substr(first, value.find_last_not_of(" \t") - first + 1);
     if (request.count(beast_http::field::transfer_encoding) > 1 ||
         !beast::iequals(value, "chunked")) {
       return "Transfer-Encoding \"" + std::string(value) +

@@ -270,7 +270,7 @@ void check_response(const http::Response& response, const http::Request& request
 
 const std::set<std::string_view> handlers = {
     "metrics", "jobs", "job", "points", "events", "submit", "start",
-    "stop", "log", "healthz", "readyz", "index", "asset", "ws", "not_found"};
+    "stop", "log", "push", "finish", "healthz", "readyz", "index", "asset", "ws", "not_found"};
 
 }  // namespace
 }  // namespace vapor::fuzz

@@ -10,6 +10,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include <chrono>
 #include <optional>
 
 #include "http/detail/server_state.hpp"
@@ -20,6 +21,13 @@ namespace {
 namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 namespace asio = boost::asio;
+
+/// After refusing a request it did not read whole (413, 431, a malformed one), the session reads
+/// and drops what the client still sends, up to this much for this long, before closing: a
+/// client that writes its whole body before reading (python's http.client, requests) then gets
+/// the answer instead of a reset connection.
+constexpr std::size_t drain_limit_bytes = 4 * 1024 * 1024;
+constexpr std::chrono::seconds drain_limit_time{2};
 
 class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
@@ -60,11 +68,13 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       return do_close();
     }
     if (ec == beast_http::error::header_limit) {
+      drain_before_close_ = true;
       return send_error(431, "header_too_large",
                         "request headers exceed " +
                             std::to_string(state_->options.max_header_bytes) + " bytes");
     }
     if (ec == beast_http::error::body_limit) {
+      drain_before_close_ = true;
       return send_error(413, "body_too_large",
                         "request body exceeds " + std::to_string(state_->options.max_body_bytes) +
                             " bytes");
@@ -74,6 +84,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
         ec != beast_http::error::partial_message;
     if (parse_error) {
       // A parse error: the client is there but sent something that is not HTTP.
+      drain_before_close_ = true;
       return send_error(400, "bad_request", "malformed HTTP request: " + ec.message());
     }
     if (ec) return do_close();  // the connection itself failed (reset, partial message)
@@ -160,8 +171,30 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
 
   void on_write(beast::error_code ec) {
     writing_ = false;
+    if (!ec && drain_before_close_ && !closing_) return start_drain();
     if (ec || !keep_alive_ || closing_) return do_close();
     do_read();
+  }
+
+  /// The answer is out: stop sending, and read what the client still sends until it closes or a
+  /// limit is reached; then close.
+  void start_drain() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(drain_limit_time);
+    buffer_.consume(buffer_.size());
+    do_drain();
+  }
+
+  void do_drain() {
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t read) {
+                              self->drained_ += read;
+                              if (ec || self->closing_ || self->drained_ >= drain_limit_bytes) {
+                                return self->do_close();
+                              }
+                              self->do_drain();  // buffer_ is reused: nothing is committed
+                            });
   }
 
   void do_close() {
@@ -177,6 +210,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   bool keep_alive_ = true;
   bool writing_ = false;
   bool closing_ = false;
+  bool drain_before_close_ = false;  ///< the refused request was not read whole
+  std::size_t drained_ = 0;
 };
 
 }  // namespace

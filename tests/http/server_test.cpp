@@ -194,6 +194,25 @@ TEST_F(ServerTest, ATransferEncodingOtherThanChunkedIs400AndNothingAfterItIsAReq
       << "read whole and routed (no token here): " << response.body();
 }
 
+TEST_F(ServerTest, AClientThatSendsItsWholeOversizedBodyFirstStillReadsThe413) {
+  // Python's http.client and requests write the whole body before reading anything.
+  TestServer server;
+  server.start();
+  auto socket = connect(client_ioc_, server.port());
+  beast_http::request<beast_http::string_body> request{beast_http::verb::post, "/api/v1/jobs", 11};
+  request.set(beast_http::field::host, "127.0.0.1:" + std::to_string(server.port()));
+  request.set(beast_http::field::content_type, "application/json");
+  request.body() = std::string(3 * 1024 * 1024, ' ');  // 3 MiB over a 1 MiB limit
+  request.prepare_payload();
+  boost::system::error_code ec;
+  beast_http::write(socket, request, ec);
+  EXPECT_FALSE(ec) << "the whole body was taken: " << ec.message();
+  beast::flat_buffer buffer;
+  const auto response = read_response(socket, buffer);
+  EXPECT_EQ(response.result_int(), 413u);
+  EXPECT_TRUE(closed_within(socket, 3s));
+}
+
 TEST_F(ServerTest, IdleAndSlowConnectionsTimeOut) {
   http::ServerOptions options;
   options.read_timeout = 300ms;

@@ -100,6 +100,10 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions&
   const bool in_memory = options.path.native() == ":memory:";
   std::error_code exists_error;
   const bool existed = !in_memory && std::filesystem::exists(options.path, exists_error);
+  const std::filesystem::path wal = options.path.string() + "-wal";
+  const std::filesystem::path shm = options.path.string() + "-shm";
+  const bool wal_existed = std::filesystem::exists(wal, exists_error);
+  const bool shm_existed = std::filesystem::exists(shm, exists_error);
 
   auto database = Database::open(options.path, Database::Mode::read_write_create);
   if (!database) return existed ? left_untouched(database.error()) : database.error();
@@ -117,6 +121,15 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions&
   if (existed) {
     sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (auto checked = check_existing_database(db); !checked) {
+      // Reading a WAL-mode file made SQLite create an empty -wal and its -shm index; with the
+      // checkpoint on close off, closing leaves them. Those that were not there go again.
+      impl.reset();
+      std::error_code ignored;
+      if (!wal_existed && std::filesystem::exists(wal, ignored) &&
+          std::filesystem::file_size(wal, ignored) == 0) {
+        std::filesystem::remove(wal, ignored);
+        if (!shm_existed) std::filesystem::remove(shm, ignored);
+      }
       return left_untouched(checked.error());
     }
     sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);

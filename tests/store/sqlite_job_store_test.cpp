@@ -553,8 +553,11 @@ TEST_P(SqliteJobStoreRefusalTest, RefusesAndLeavesTheFileUntouched) {
   param.make(*this, path_);
   if (HasFatalFailure()) return;
   const fs::path wal = path_.string() + "-wal";
+  const fs::path shm = path_.string() + "-shm";
   const std::vector<char> before = read_bytes(path_);
   const std::vector<char> wal_before = read_bytes(wal);
+  const bool wal_existed = fs::exists(wal);
+  const bool shm_existed = fs::exists(shm);
   ASSERT_FALSE(before.empty());
 
   auto store = SqliteJobStore::open(options());
@@ -571,6 +574,8 @@ TEST_P(SqliteJobStoreRefusalTest, RefusesAndLeavesTheFileUntouched) {
   // (EXPECT_TRUE: a byte-by-byte dump of two databases helps nobody.)
   EXPECT_TRUE(read_bytes(path_) == before) << "the " << param.name << " was modified";
   EXPECT_TRUE(read_bytes(wal) == wal_before) << "the " << param.name << "'s WAL was modified";
+  EXPECT_EQ(fs::exists(wal), wal_existed) << "no empty -wal is left beside a refused file";
+  EXPECT_EQ(fs::exists(shm), shm_existed) << "no -shm is left beside a refused file";
   // Opening again fails the same way (nothing was "repaired" in between).
   auto again = SqliteJobStore::open(options());
   ASSERT_FALSE(again);

@@ -1,6 +1,7 @@
 #include "store/sqlite_job_store.hpp"
 
 #include <sched.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -94,7 +95,20 @@ struct SqliteJobStore::Impl {
   detail::PendingRows pending;
 
   FailureKind last_failure = FailureKind::transient;
+  /// The database file's device and inode once open (none in memory): a flush first checks that
+  /// the path still names it, so a file deleted or replaced under vapord does not go unnoticed.
+  std::optional<std::pair<dev_t, ino_t>> file_identity;
 };
+
+namespace {
+
+std::optional<std::pair<dev_t, ino_t>> identity_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return std::pair{st.st_dev, st.st_ino};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions& options) {
   const bool in_memory = options.path.native() == ":memory:";
@@ -156,6 +170,7 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(const StoreOptions&
   auto statements = CachedStatements::prepare(db);
   if (!statements) return statements.error();
   impl->statements.emplace(std::move(*statements));
+  if (!in_memory) impl->file_identity = identity_of(options.path);
 
   return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(impl)));
 }
@@ -195,6 +210,13 @@ Result<FlushStats> SqliteJobStore::flush() {
   Impl& s = *impl_;
   const std::size_t pending = pending_rows();
   if (pending == 0) return FlushStats{};
+  if (s.file_identity && identity_of(s.options.path) != s.file_identity) {
+    // Commits would go on into a file nobody can open again: stop, and say so.
+    s.last_failure = FailureKind::permanent;
+    return fail(s.db.name() + ": the database file was deleted or replaced while vapord ran; " +
+                std::to_string(pending) + " rows and later ones cannot be kept (restart vapord " +
+                "once the file is back, or to start a new one)");
+  }
   const auto started = std::chrono::steady_clock::now();
   CachedStatements& sql = *s.statements;
 

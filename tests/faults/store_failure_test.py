@@ -7,6 +7,7 @@ VaporStoreFailing) and keeps running its jobs. Retention (`store.keep_points`) d
 of jobs finished longer ago, and nothing else."""
 
 import json
+import os
 import time
 import unittest
 
@@ -69,6 +70,27 @@ class PermanentStoreFailureTest(unittest.TestCase):
         code, _ = daemon.stop()
         self.assertEqual(code, 1, "the last batch could not be saved: vapord says so")
         self.assertTrue(daemon.logged("the last batch could not be committed"), daemon.log_tail())
+
+    def test_a_database_deleted_under_vapord_is_noticed_and_reported(self):
+        daemon = Vapord(harness.vapord_binary(),
+                        queue_yaml([job_yaml("long-run", 1_000_000, "20ms")]))
+        self.addCleanup(daemon.close)
+        daemon.start()
+        self.assertTrue(eventually(lambda: daemon.db_steps().get("long-run", (0,))[0] >= 20, 20),
+                        daemon.log_tail())
+        self.assertEqual(daemon.get("/readyz")[0], 200)
+        for suffix in ("", "-wal", "-shm"):  # what `rm vapor.db*` does
+            path = daemon.database + suffix
+            if os.path.exists(path):
+                os.unlink(path)
+        self.assertTrue(eventually(lambda: daemon.metric("vapor_store_failing") == 1.0, 10),
+                        daemon.log_tail())
+        self.assertTrue(daemon.logged("was deleted or replaced while vapord ran"),
+                        daemon.log_tail())
+        self.assertEqual(daemon.get("/readyz")[0], 503, "not ready: nothing is being kept")
+        self.assertEqual(daemon.get("/healthz")[0], 200)
+        code, _ = daemon.stop()
+        self.assertEqual(code, 1, "the last batch could not be saved: vapord says so")
 
 
 class RetentionTest(unittest.TestCase):

@@ -79,6 +79,7 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
     job.started_at = row.started_at;
     job.finished_at = row.finished_at;
     job.scalars = std::move(row.scalars);  // each name's latest, not only the last point's
+    job.start_requested = row.start_requested;
     core::WallTime last_progress_at = row.created_at;
     if (row.step > 0) {
       auto last = store.load_points(row.id, row.step - 1, 1);

@@ -89,6 +89,9 @@ class JobEventListener {
 
   virtual void on_step(const StepRecorded& event) = 0;
   virtual void on_state_changed(const JobStateChanged& event) = 0;
+  /// A user started a manual job that still waits for a slot (the store keeps that, so the start
+  /// survives a restart). Most listeners have nothing to do with it.
+  virtual void on_start_requested(JobId /*job_id*/) {}
 };
 
 }  // namespace vapor::core

@@ -70,8 +70,9 @@ Result<void> Scheduler::restore_job(RestoredJob restored) {
   job.finished_at = restored.finished_at;
   job.attempt = restored.attempt;
   job.scalars = std::move(restored.scalars);
-  // A manual job that was already running had been started by a user.
-  job.start_requested = job.state == JobState::running;
+  // A manual job that was already running had been started by a user; one still queued may
+  // have been too (the store kept the request).
+  job.start_requested = job.state == JobState::running || restored.start_requested;
   const bool resume = job.state == JobState::running;
   insert(std::move(job));
   if (resume) {
@@ -124,6 +125,9 @@ Result<void> Scheduler::start(core::JobId id) {
   job.start_requested = true;
   ready_.insert({job.spec.priority, job.id});
   dispatch();
+  if (job.state == JobState::queued) {
+    for (auto* listener : listeners_) listener->on_start_requested(job.id);
+  }
   return {};
 }
 

@@ -81,6 +81,7 @@ struct RestoredJob {
   std::optional<core::WallTime> finished_at;
   std::uint32_t attempt = 1;  ///< a command job: the run about to start (VAPOR_ATTEMPT)
   core::Scalars scalars;      ///< a real job: each named scalar's latest stored value
+  bool start_requested = false;  ///< a manual job a user started before the restart
 };
 
 /// Runs simulated jobs against a clock: grants slots by priority up to `max_concurrent`, takes

@@ -50,11 +50,13 @@ constexpr Migration migrations[] = {
     // A real job's named scalars, one JSON object per point (store/detail/scalars_column.hpp),
     // and each name's latest value on its job row (what a restart restores); a push job's token,
     // as its SHA-256 in hex; the step a transition followed (where it goes among the points in a
-    // replay). Adding a nullable column rewrites nothing: existing rows read it as NULL.
+    // replay); whether a user started a manual job that still waits for a slot. Adding a column
+    // rewrites nothing: existing rows read it as NULL (or 0).
     {3,
      "ALTER TABLE points ADD COLUMN scalars TEXT;"
      "ALTER TABLE jobs ADD COLUMN scalars TEXT;"
      "ALTER TABLE jobs ADD COLUMN push_token_sha256 TEXT;"
+     "ALTER TABLE jobs ADD COLUMN start_requested INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE transitions ADD COLUMN step INTEGER;"},
 };
 

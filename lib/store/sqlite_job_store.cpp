@@ -198,6 +198,10 @@ void SqliteJobStore::on_state_changed(const core::JobStateChanged& event) {
   impl_->pending.add_transition(event);
 }
 
+void SqliteJobStore::on_start_requested(core::JobId job_id) {
+  impl_->pending.add_start_request(job_id);
+}
+
 std::size_t SqliteJobStore::pending_rows() const {
   return impl_->jobs.size() + impl_->pending.point_count() + impl_->pending.transitions().size();
 }
@@ -278,6 +282,14 @@ Result<FlushStats> SqliteJobStore::flush() {
     }
     if (auto done = sql.update_step.run(); !done) {
       return failed(done.error(), "updating the step of job " + std::to_string(job_id));
+    }
+  }
+
+  // Before the transitions: a job started in this same batch clears its request again.
+  for (const core::JobId job_id : s.pending.start_requests()) {
+    sql.request_start.bind(1, job_id);
+    if (auto done = sql.request_start.run(); !done) {
+      return failed(done.error(), "recording the start of job " + std::to_string(job_id));
     }
   }
 
@@ -388,6 +400,7 @@ Result<std::vector<StoredJob>> SqliteJobStore::load_jobs() {
     if (!select.column_is_null(7)) job.started_at = from_millis(select.column_int(7));
     if (!select.column_is_null(8)) job.finished_at = from_millis(select.column_int(8));
     if (!select.column_is_null(9)) job.push_token_sha256 = select.column_text(9);
+    job.start_requested = select.column_int(11) != 0;
     if (!select.column_is_null(10)) {
       auto scalars = decode_scalars(select.column_text(10));
       if (!scalars) {

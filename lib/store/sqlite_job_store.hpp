@@ -45,6 +45,7 @@ struct StoredJob {
   std::optional<core::WallTime> finished_at;
   std::string push_token_sha256;  ///< a push job created over the API: its token's hash
   core::Scalars scalars;          ///< a real job's latest value of each named scalar
+  bool start_requested = false;   ///< a manual job a user started, still waiting for a slot
 };
 
 /// A new job to persist (inserted in the next flush, before any of its points).
@@ -96,6 +97,7 @@ class SqliteJobStore final : public core::JobEventListener {
   void add_rows(std::vector<NewJob> jobs, detail::PendingRows rows);
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
+  void on_start_requested(core::JobId job_id) override;
 
   /// Calls sched_yield() every `instructions` SQLite VM instructions of any statement (0: never),
   /// so that a long query lets other threads of the process (the event loop) run on a shared

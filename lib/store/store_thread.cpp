@@ -114,6 +114,10 @@ void StoreThread::on_state_changed(const core::JobStateChanged& event) {
   batch_->rows.add_transition(event);
 }
 
+void StoreThread::on_start_requested(core::JobId job_id) {
+  batch_->rows.add_start_request(job_id);
+}
+
 void StoreThread::hand_over() {
   if (batch_->count() == 0) return;
   handed_over_total_ += batch_->count();

@@ -53,6 +53,7 @@ class StoreThread final : public core::JobEventListener, public JobHistory {
   void add_job(const NewJob& job);
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
+  void on_start_requested(core::JobId job_id) override;
 
   /// Hands the buffer over and commits everything the store thread holds. After a permanent
   /// failure nothing is committed any more: rows are counted and dropped.

@@ -138,6 +138,24 @@ class ApiTest(unittest.TestCase):
             _, _, listing = request(daemon, "GET", "/api/v1/jobs")
             self.assertIn("persisted", [j["name"] for j in listing["jobs"]])
 
+    def test_a_manual_start_waiting_for_a_slot_survives_a_restart(self):
+        queue = QUEUE + ("  - name: busy\n    epochs: 1\n    steps_per_epoch: 100000\n"
+                         "    step_interval: 10ms\n")
+        daemon = Vapord(VAPORD, queue, "scheduler: {max_concurrent: 1}\n")
+        with daemon:
+            status, _, job = request(daemon, "POST", "/api/v1/jobs/manual/start",
+                                     token=daemon.token())
+            self.assertEqual((status, job["state"]), (200, "queued"), "busy holds the slot")
+            daemon.process.send_signal(15)
+            self.assertEqual(daemon.process.wait(timeout=5), 0)
+            daemon.__enter__()  # the same folder and database
+            status, _, job = request(daemon, "POST", "/api/v1/jobs/busy/stop",
+                                     token=daemon.token())
+            self.assertEqual(status, 200)
+            _, _, job = request(daemon, "GET", "/api/v1/jobs/manual")
+            self.assertEqual(job["state"], "running",
+                             "the start asked for before the restart took the freed slot")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

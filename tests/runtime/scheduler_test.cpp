@@ -26,6 +26,7 @@ class Recorder final : public core::JobEventListener {
     if (event.from == JobState::running) --running;
     max_running = std::max(max_running, running);
   }
+  void on_start_requested(core::JobId id) override { start_requests.push_back(id); }
 
   [[nodiscard]] std::vector<std::uint64_t> steps_of(core::JobId id) const {
     std::vector<std::uint64_t> out;
@@ -44,6 +45,7 @@ class Recorder final : public core::JobEventListener {
 
   std::vector<core::StepRecorded> steps;
   std::vector<core::JobStateChanged> states;
+  std::vector<core::JobId> start_requests;
   int running = 0;
   int max_running = 0;
 };
@@ -535,6 +537,36 @@ TEST_F(SchedulerTest, APushJobRunsFromItsFirstPointWithoutASlotAndKeepsOneStallW
   EXPECT_EQ(state(2), JobState::failed);
   EXPECT_EQ(scheduler_.find(2)->reason, "stalled");
   EXPECT_EQ(state(1), JobState::running);
+}
+
+TEST_F(SchedulerTest, AManualStartThatWaitsForASlotIsAnnouncedAndRestored) {
+  add(1, spec("first", 1000));
+  add(2, spec("second", 1000));  // the two slots taken
+  core::JobSpec manual = spec("manual", 10);
+  manual.start = core::StartMode::manual;
+  add(3, manual);
+  ASSERT_TRUE(scheduler_.start(3));
+  EXPECT_EQ(state(3), JobState::queued) << "no slot yet";
+  EXPECT_EQ(recorder_.start_requests, (std::vector<core::JobId>{3})) << "the store keeps it";
+
+  // After a restart the request is restored with the job: it runs when a slot frees.
+  Scheduler restarted({2, seconds(5), 100}, clock_);
+  RestoredJob busy;
+  busy.id = 1;
+  busy.spec = spec("first", 1000);
+  busy.state = JobState::running;
+  ASSERT_TRUE(restarted.restore_job(busy));
+  busy.id = 2;
+  busy.spec = spec("second", 1000);
+  ASSERT_TRUE(restarted.restore_job(busy));
+  RestoredJob waiting;
+  waiting.id = 3;
+  waiting.spec = manual;
+  waiting.start_requested = true;
+  ASSERT_TRUE(restarted.restore_job(waiting));
+  EXPECT_EQ(restarted.find(3)->state, JobState::queued);
+  ASSERT_TRUE(restarted.stop(1));
+  EXPECT_EQ(restarted.find(3)->state, JobState::running) << "started by the request from before";
 }
 
 }  // namespace

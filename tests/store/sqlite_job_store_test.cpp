@@ -527,6 +527,22 @@ TEST_F(SqliteJobStoreTest, NamedScalarsAreStoredWithTheirPointsAndReadBackExactl
   EXPECT_EQ(peer.integer("SELECT count(*) FROM points WHERE scalars IS NULL"), 38);
 }
 
+TEST_F(SqliteJobStoreTest, AStartRequestIsKeptUntilTheJobLeavesTheQueue) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  store->add_job(new_job(1, "manual"));
+  store->on_start_requested(1);
+  ASSERT_TRUE(store->flush());
+  auto jobs = store->load_jobs();
+  ASSERT_TRUE(jobs);
+  EXPECT_TRUE((*jobs)[0].start_requested);
+  store->on_state_changed(transition(1, JobState::queued, JobState::running, 5));
+  ASSERT_TRUE(store->flush());
+  jobs = store->load_jobs();
+  ASSERT_TRUE(jobs);
+  EXPECT_FALSE((*jobs)[0].start_requested) << "it started: nothing left to restore";
+}
+
 TEST_F(SqliteJobStoreTest, MigrateRefusesUnknownVersions) {
   auto db = Database::open(path_, Database::Mode::read_write_create);
   ASSERT_TRUE(db) << db.error().message;

@@ -41,6 +41,8 @@ void PendingRows::add_transition(const core::JobStateChanged& event) {
                         event.step});
 }
 
+void PendingRows::add_start_request(core::JobId job_id) { start_requests_.push_back(job_id); }
+
 void PendingRows::append(PendingRows&& later) {
   if (row_count() == 0) {
     *this = std::move(later);
@@ -52,6 +54,8 @@ void PendingRows::append(PendingRows&& later) {
   }
   transitions_.insert(transitions_.end(), std::make_move_iterator(later.transitions_.begin()),
                       std::make_move_iterator(later.transitions_.end()));
+  start_requests_.insert(start_requests_.end(), later.start_requests_.begin(),
+                         later.start_requests_.end());
   point_count_ += later.point_count_;
   later = PendingRows{};
 }
@@ -108,6 +112,7 @@ void PendingRows::clear() {
     }
   }
   transitions_.clear();
+  start_requests_.clear();
   point_count_ = 0;
 }
 

@@ -37,15 +37,20 @@ class PendingRows {
  public:
   void add_point(const core::StepRecorded& event);
   void add_transition(const core::JobStateChanged& event);
+  void add_start_request(core::JobId job_id);
   /// Appends rows recorded after these (taken over whole when this holds none).
   void append(PendingRows&& later);
 
   [[nodiscard]] std::size_t point_count() const { return point_count_; }
-  [[nodiscard]] std::size_t row_count() const { return point_count_ + transitions_.size(); }
+  [[nodiscard]] std::size_t row_count() const {
+    return point_count_ + transitions_.size() + start_requests_.size();
+  }
   [[nodiscard]] const std::unordered_map<core::JobId, std::vector<PendingPoint>>& points() const {
     return points_;
   }
   [[nodiscard]] const std::vector<PendingTransition>& transitions() const { return transitions_; }
+  /// Manual jobs a user started that wait for a slot, in the order they were started.
+  [[nodiscard]] const std::vector<core::JobId>& start_requests() const { return start_requests_; }
 
   /// The buffered points of `job_id` with `after_step` < step <= `up_to_step`, ascending by
   /// step; of a step recorded twice, the later recording (the one a commit's REPLACE keeps).
@@ -61,6 +66,7 @@ class PendingRows {
  private:
   std::unordered_map<core::JobId, std::vector<PendingPoint>> points_;
   std::vector<PendingTransition> transitions_;
+  std::vector<core::JobId> start_requests_;
   std::size_t point_count_ = 0;
 };
 

@@ -19,9 +19,13 @@ constexpr std::string_view insert_transition_sql =
 constexpr std::string_view apply_transition_sql =
     "UPDATE jobs SET state = ?2, reason = ?3,"
     " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END,"
-    " finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END"
+    " finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END,"
+    " start_requested = CASE WHEN ?2 = 'queued' THEN start_requested ELSE 0 END"
     " WHERE id = ?1";
 // ?3: the batch's latest value of each named scalar (NULL: none), patched over the row's.
+// A manual job's start survives a restart until the job leaves the queue (apply_transition).
+constexpr std::string_view request_start_sql =
+    "UPDATE jobs SET start_requested = 1 WHERE id = ?1 AND state = 'queued'";
 constexpr std::string_view update_step_sql =
     "UPDATE jobs SET step = max(step, ?2),"
     " scalars = CASE WHEN ?3 IS NULL THEN scalars"
@@ -29,7 +33,7 @@ constexpr std::string_view update_step_sql =
     " WHERE id = ?1";
 constexpr std::string_view select_jobs_sql =
     "SELECT id, name, spec_json, state, reason, step, created_at, started_at, finished_at,"
-    " push_token_sha256, scalars FROM jobs ORDER BY id";
+    " push_token_sha256, scalars, start_requested FROM jobs ORDER BY id";
 constexpr std::string_view select_points_sql =
     "SELECT step, epoch, loss, accuracy, ts, scalars FROM points"
     " WHERE job_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3";
@@ -88,6 +92,8 @@ Result<CachedStatements> CachedStatements::prepare(Database& db) {
   if (!select_prunable_job) return select_prunable_job.error();
   auto prune_points = Statement::prepare(db, prune_points_sql);
   if (!prune_points) return prune_points.error();
+  auto request_start = Statement::prepare(db, request_start_sql);
+  if (!request_start) return request_start.error();
   return CachedStatements{std::move(*insert_job),
                           std::move(*upsert_point),
                           std::move(*insert_transition),
@@ -98,7 +104,8 @@ Result<CachedStatements> CachedStatements::prepare(Database& db) {
                           std::move(*select_points_downsampled),
                           std::move(*select_transitions),
                           std::move(*select_prunable_job),
-                          std::move(*prune_points)};
+                          std::move(*prune_points),
+                          std::move(*request_start)};
 }
 
 }  // namespace vapor::store::detail

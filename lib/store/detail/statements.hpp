@@ -20,7 +20,7 @@ struct CachedStatements {
   Statement select_transitions;
   Statement select_prunable_job;
   Statement prune_points;
-
+  Statement request_start;
 
   static Result<CachedStatements> prepare(Database& db);
 };

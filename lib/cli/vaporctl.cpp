@@ -281,8 +281,6 @@ int command_events(const client::ApiClient& api, const Options& options, std::os
   return exit_code::ok;
 }
 
-bool command_is(const Options& options, std::string_view name) { return options.command == name; }
-
 /// A push batch stays well within vapord's default api.max_body_bytes (1 MiB).
 constexpr std::size_t push_batch_bytes = 512 * 1024;
 /// How often a batch is sent again while vapord answers 429 (its store is behind).
@@ -567,7 +565,7 @@ int run_vaporctl(std::span<const std::string_view> args, std::ostream& out, std:
   }
   std::string token = read_token(*options);
   if (const char* push = std::getenv("VAPOR_PUSH_TOKEN");
-      command_is(*options, "push") && push != nullptr && *push != '\0') {
+      options->command == "push" && push != nullptr && *push != '\0') {
     token = push;  // the job's own token: it may push, and nothing else
   }
   const client::ApiClient api(*endpoint, std::move(token), std::chrono::seconds(10));

@@ -11,16 +11,13 @@
 #include "runtime/scheduler.hpp"
 
 namespace vapor::http {
-namespace {
 
-std::string error_body(const std::string& message) {
+std::string feed_error_body(const std::string& message) {
   boost::json::object error;
   error["type"] = "error";
   error["message"] = message;
   return feed_body(boost::json::serialize(error));
 }
-
-}  // namespace
 
 FeedClient::FeedClient(const FeedHub& hub, const runtime::Scheduler& scheduler, Options options)
     : hub_(hub), scheduler_(scheduler), options_(options) {}
@@ -99,13 +96,22 @@ std::vector<FeedStatesRead> FeedClient::subscribe(const Subscription& subscripti
   // its points. The read sees every change recorded before it was asked for: those the log still
   // holds from where the job's harvest starts (and those carried over from an interrupted
   // replay) reach the client from there, so the read's last `known` are dropped.
-  std::vector<FeedStatesRead> reads;
-  for (auto& [id, replay] : replaying_) {
-    std::size_t known = replay.held_states.size();
-    for (auto index = std::max(replay.harvest_from, hub_.begin()); index < hub_.end(); ++index) {
-      const auto& message = hub_.at(index);
-      if (message.kind == FeedMessage::Kind::state && message.job_id == id) ++known;
+  // One pass over the log for every replay (a subscribe to all jobs may start thousands).
+  std::map<core::JobId, std::size_t> in_log;
+  for (auto index = std::max(cursor_, hub_.begin()); index < hub_.end(); ++index) {
+    const auto& message = hub_.at(index);
+    if (message.kind != FeedMessage::Kind::state) continue;
+    const auto replay = replaying_.find(message.job_id);
+    if (replay != replaying_.end() && index >= replay->second.harvest_from) {
+      ++in_log[message.job_id];
     }
+  }
+  std::vector<FeedStatesRead> reads;
+  reads.reserve(replaying_.size());
+  for (const auto& [id, replay] : replaying_) {
+    const auto logged = in_log.find(id);
+    const std::size_t known =
+        replay.held_states.size() + (logged == in_log.end() ? 0 : logged->second);
     reads.push_back({id, known, generation_});
   }
   return reads;
@@ -118,7 +124,7 @@ void FeedClient::on_stored_states(const FeedStatesRead& read,
   Replay& replay = it->second;
   replay.history_states_read = true;
   if (!stored) {
-    send_own(error_body("replay of job " + std::to_string(read.job_id) +
+    send_own(feed_error_body("replay of job " + std::to_string(read.job_id) +
                         "'s state changes failed: " + stored.error().message));
     return;
   }
@@ -169,7 +175,7 @@ void FeedClient::on_page(const FeedPageRead& read, Result<std::vector<store::Sto
   if (closed_ || read.generation != generation_ || it == replaying_.end()) return;
   harvest_states();
   if (!page) {
-    send_own(error_body("replay of job " + std::to_string(read.job_id) + " failed: " +
+    send_own(feed_error_body("replay of job " + std::to_string(read.job_id) + " failed: " +
                         page.error().message));
     go_live(it, log_end);  // what the replay held still goes out; from here on, live points
     return;

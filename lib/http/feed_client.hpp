@@ -43,6 +43,10 @@ struct FeedStatesRead {
   std::uint64_t generation = 0;
 };
 
+/// The body of a feed `{"type":"error","message":...}` message (for a bad client message or a
+/// failed replay read).
+[[nodiscard]] std::string feed_error_body(const std::string& message);
+
 class FeedClient {
  public:
   struct Options {

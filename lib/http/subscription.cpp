@@ -2,12 +2,26 @@
 
 #include <charconv>
 #include <limits>
+#include <optional>
 #include <system_error>
 #include <string>
 
 #include <boost/json/parse.hpp>
 
 namespace vapor::http {
+
+namespace {
+
+/// A step: a JSON integer >= 0.
+std::optional<std::uint64_t> step_value(const boost::json::value& value) {
+  if (value.is_int64() && value.get_int64() >= 0) {
+    return static_cast<std::uint64_t>(value.get_int64());
+  }
+  if (value.is_uint64()) return value.get_uint64();
+  return std::nullopt;
+}
+
+}  // namespace
 
 Result<Subscription> parse_subscription(std::string_view text) {
   boost::system::error_code ec;
@@ -47,13 +61,8 @@ Result<Subscription> parse_subscription(std::string_view text) {
     }
   }
   if (const auto* since = object->if_contains("since_step"); since != nullptr && !since->is_null()) {
-    if (since->is_int64() && since->get_int64() >= 0) {
-      subscription.since_step = static_cast<std::uint64_t>(since->get_int64());
-    } else if (since->is_uint64()) {
-      subscription.since_step = since->get_uint64();
-    } else {
-      return fail("since_step must be a non-negative integer");
-    }
+    subscription.since_step = step_value(*since);
+    if (!subscription.since_step) return fail("since_step must be a non-negative integer");
   }
   if (const auto* since = object->if_contains("since"); since != nullptr && !since->is_null()) {
     const auto* per_job = since->if_object();
@@ -68,14 +77,12 @@ Result<Subscription> parse_subscription(std::string_view text) {
       if (error != std::errc() || end != key.data() + key.size() || id <= 0) {
         return fail("since: \"" + std::string(key) + "\" is not a job id");
       }
-      if (value.is_int64() && value.get_int64() >= 0) {
-        subscription.since[id] = static_cast<std::uint64_t>(value.get_int64());
-      } else if (value.is_uint64()) {
-        subscription.since[id] = value.get_uint64();
-      } else {
+      const auto step = step_value(value);
+      if (!step) {
         return fail("since: the step for job " + std::string(key) +
                     " must be a non-negative integer");
       }
+      subscription.since[id] = *step;
     }
   }
   return subscription;

@@ -142,12 +142,7 @@ class WebSocketSession final : public Connection,
     send_own(std::move(hello));
   }
 
-  void send_error(const std::string& message) {
-    boost::json::object error;
-    error["type"] = "error";
-    error["message"] = message;
-    send_own(feed_body(boost::json::serialize(error)));
-  }
+  void send_error(const std::string& message) { send_own(feed_error_body(message)); }
 
   void do_read() {
     ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {

@@ -16,7 +16,8 @@ from faults_harness import Vapord, eventually, job_yaml, queue_yaml
 
 
 class PermanentStoreFailureTest(unittest.TestCase):
-    def test_a_constraint_violation_stops_commits_and_is_reported_not_retried(self):
+    def start_committing(self):
+        """A vapord whose one job has committed 20 steps, ready."""
         daemon = Vapord(harness.vapord_binary(),
                         queue_yaml([job_yaml("long-run", 1_000_000, "20ms")]))
         self.addCleanup(daemon.close)
@@ -24,6 +25,10 @@ class PermanentStoreFailureTest(unittest.TestCase):
         self.assertTrue(eventually(lambda: daemon.db_steps().get("long-run", (0,))[0] >= 20, 20),
                         daemon.log_tail())
         self.assertEqual(daemon.get("/readyz")[0], 200)
+        return daemon
+
+    def test_a_constraint_violation_stops_commits_and_is_reported_not_retried(self):
+        daemon = self.start_committing()
         self.assertEqual(daemon.metric("vapor_store_failing"), 0.0)
 
         # Another program takes the id vapord will give the next job.
@@ -72,13 +77,7 @@ class PermanentStoreFailureTest(unittest.TestCase):
         self.assertTrue(daemon.logged("the last batch could not be committed"), daemon.log_tail())
 
     def test_a_database_deleted_under_vapord_is_noticed_and_reported(self):
-        daemon = Vapord(harness.vapord_binary(),
-                        queue_yaml([job_yaml("long-run", 1_000_000, "20ms")]))
-        self.addCleanup(daemon.close)
-        daemon.start()
-        self.assertTrue(eventually(lambda: daemon.db_steps().get("long-run", (0,))[0] >= 20, 20),
-                        daemon.log_tail())
-        self.assertEqual(daemon.get("/readyz")[0], 200)
+        daemon = self.start_committing()
         for suffix in ("", "-wal", "-shm"):  # what `rm vapor.db*` does
             path = daemon.database + suffix
             if os.path.exists(path):

@@ -193,6 +193,7 @@ std::vector<std::string> job_series_names() {
           "vapor_job_eta_seconds",
           "vapor_job_expected_completion_timestamp_seconds",
           "vapor_job_start_timestamp_seconds",
+          "vapor_job_end_timestamp_seconds",
           "vapor_job_last_progress_timestamp_seconds"};
 }
 
@@ -273,8 +274,30 @@ TEST_F(VaporMetricsTest, QueuedJobHasNoLossStartOrProgressTimeYet) {
   EXPECT_FALSE(m.value("vapor_job_loss", labels));
   EXPECT_FALSE(m.value("vapor_job_accuracy_ratio", labels));
   EXPECT_FALSE(m.value("vapor_job_start_timestamp_seconds", labels));
+  EXPECT_FALSE(m.value("vapor_job_end_timestamp_seconds", labels));
   EXPECT_FALSE(m.value("vapor_job_last_progress_timestamp_seconds", labels));
   EXPECT_FALSE(m.value("vapor_job_eta_seconds", labels));
+}
+
+TEST_F(VaporMetricsTest, EndTimestampIsTheExactTimeOfTheFinishEvenForAShortJob) {
+  // A job that starts and ends between two scrapes: the end time, not a scrape, dates it.
+  add_running(1, "short", t0);
+  EXPECT_FALSE(scrape().value("vapor_job_end_timestamp_seconds", job_labels(1, "short")));
+  metrics_.on_state_changed(transition(1, JobState::running, JobState::failed, t0 + 1500ms));
+  const auto m = scrape();
+  EXPECT_EQ(m.value("vapor_job_start_timestamp_seconds", job_labels(1, "short")),
+            unix_seconds(t0));
+  EXPECT_EQ(m.value("vapor_job_end_timestamp_seconds", job_labels(1, "short")),
+            unix_seconds(t0 + 1500ms));
+
+  JobStatus restored;
+  restored.state = JobState::complete;
+  restored.started_at = t0 - 1h;
+  restored.finished_at = t0 - 30min;
+  metrics_.add_job(identity(2, "restored"), restored);
+  EXPECT_EQ(scrape().value("vapor_job_end_timestamp_seconds", job_labels(2, "restored")),
+            unix_seconds(t0 - 30min))
+      << "a restored job keeps its stored finish time";
 }
 
 TEST_F(VaporMetricsTest, JobStateIsOneHotAcrossAllFiveStates) {
@@ -497,7 +520,7 @@ TEST_F(VaporMetricsTest, FinishedJobSeriesLeaveAfterTheTtlButStayCounted) {
 
   EXPECT_EQ(metrics_.expire_finished(finished + 10min), 0U);
   auto m = scrape();
-  EXPECT_EQ(series_of_job(m, 1), 15U) << "info, 5 states, 9 gauges; no ETA once complete";
+  EXPECT_EQ(series_of_job(m, 1), 16U) << "info, 5 states, 10 gauges (end time, no ETA once complete)";
 
   EXPECT_EQ(metrics_.expire_finished(finished + 10min + 1ms), 1U);
   m = scrape();

@@ -199,6 +199,12 @@ void render_jobs(std::string& out, const JobTable& jobs) {
                [](FamilyWriter& w, const JobSeries& job) {
                  if (job.start) w.sample(job.labels, *job.start);
                });
+  write_family(out, jobs, "vapor_job_end_timestamp_seconds",
+               "Unix time at which the job finished (complete, failed or stopped); absent until "
+               "it finishes. Exact where a scrape would miss a short state.",
+               [](FamilyWriter& w, const JobSeries& job) {
+                 if (job.finished_at) w.sample(job.labels, unix_seconds(*job.finished_at));
+               });
   write_family(out, jobs, "vapor_job_last_progress_timestamp_seconds",
                "Unix time of the job's latest recorded step; absent before the first step.",
                [](FamilyWriter& w, const JobSeries& job) {

@@ -1,6 +1,6 @@
 #pragma once
 
-// The per-job half of /metrics: up to 17 series per job, and a real job's named scalars, kept as
+// The per-job half of /metrics: up to 18 series per job, and a real job's named scalars, kept as
 // plain values in one struct per job, each job's label text rendered once, written straight into
 // the exposition text (see vapor_metrics.cpp for why not prometheus-cpp families).
 

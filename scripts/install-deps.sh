@@ -9,7 +9,10 @@ packages=(
   prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev
   python3-numpy  # the demo's real training job (config/demo/spiral_mlp.py)
 )
-test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus prometheus-alertmanager systemd python3-yaml chromium clang libclang-rt-14-dev llvm)
+test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus
+               prometheus-alertmanager python3-yaml chromium clang libclang-rt-14-dev llvm
+               # the real-systemd test: systemd booted in namespaces (tests/systemd)
+               systemd util-linux procps adduser)
 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_packages[@]}")

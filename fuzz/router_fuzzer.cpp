@@ -35,6 +35,7 @@
 #include "core/job_spec.hpp"
 #include "fuzz_check.hpp"
 #include "http/access.hpp"
+#include "http/request_target.hpp"
 #include "http/router.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
@@ -322,8 +323,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto status = refused->result_int();
     fuzz::check(status == 400 || status == 421 || status == 403,
                 "a WebSocket refusal that is not 400 (no Host, or several), 421 or 403");
-    fuzz::check(status != 400 || request->count(boost::beast::http::field::host) != 1,
-                "a 400 refusal of a WebSocket upgrade that has exactly one Host header");
+    const auto absolute = http::absolute_form(request->target());
+    fuzz::check(status != 400 || request->count(boost::beast::http::field::host) != 1 ||
+                    (absolute && !absolute->valid),
+                "a 400 refusal of a WebSocket upgrade that has exactly one Host header and a "
+                "well-formed target");
     fuzz::check_response(*refused, *request, "check_websocket_upgrade");
   }
   return 0;

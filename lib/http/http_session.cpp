@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "http/detail/server_state.hpp"
+#include "http/request_target.hpp"
 
 namespace vapor::http::detail {
 namespace {
@@ -127,7 +128,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   }
 
   void upgrade(Request request) {
-    const auto target = std::string_view(request.target().data(), request.target().size());
+    std::string_view target(request.target().data(), request.target().size());
+    const auto absolute = absolute_form(target);  // "http://host/ws": routed as "/ws"
+    if (absolute) target = absolute->origin_form;
     std::optional<Response> refusal;
     if (target != "/ws" && !target.starts_with("/ws?")) {
       refusal = error_response(404, "not_found", "WebSocket upgrades are served on /ws only",

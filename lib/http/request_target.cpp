@@ -1,5 +1,6 @@
 #include "http/request_target.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <system_error>
@@ -75,6 +76,24 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
   const auto [stop, failure] = std::from_chars(text.data(), end, value);
   if (failure != std::errc() || stop != end) return std::nullopt;
   return value;
+}
+
+std::optional<AbsoluteForm> absolute_form(std::string_view target) {
+  const auto scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  std::string scheme(target.substr(0, scheme_end));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http" && scheme != "https") return std::nullopt;
+
+  const std::string_view rest = target.substr(scheme_end + 3);
+  const auto path_start = rest.find_first_of("/?#");
+  AbsoluteForm form;
+  form.authority = rest.substr(0, path_start);
+  const std::string_view path =
+      path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
+  form.origin_form = path.starts_with('/') ? std::string(path) : "/" + std::string(path);
+  form.valid = !form.authority.empty() && form.authority.find('@') == std::string_view::npos;
+  return form;
 }
 
 Target parse_target(std::string_view target) {

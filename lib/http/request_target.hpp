@@ -47,6 +47,18 @@ inline constexpr std::string_view jobs_path = "/api/v1/jobs";
 /// segment, an unknown path or an unlisted asset (e.g. "/assets/../x") is `Resource::unknown`.
 [[nodiscard]] Target parse_target(std::string_view target);
 
+/// An absolute-form request target ("http://host:port/path?query", RFC 9112 section 3.2.2), as a
+/// proxy would send it. A server must accept it and take the host from it, not from Host.
+struct AbsoluteForm {
+  std::string_view authority;  ///< "host:port": checked as the Host header would be
+  std::string origin_form;     ///< "/path?query" ("/" for an empty path)
+  bool valid = true;           ///< false: no host, or user information ("http://u@host/")
+};
+
+/// The parts of an absolute-form target (scheme http or https, any case); nothing for the
+/// origin form ("/path") and every other form.
+[[nodiscard]] std::optional<AbsoluteForm> absolute_form(std::string_view target);
+
 /// Decodes %XX escapes (and '+' as a space when `plus_is_space`, as in a query); nothing when an
 /// escape is malformed.
 [[nodiscard]] std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);

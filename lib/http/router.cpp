@@ -186,6 +186,36 @@ Response misdirected(std::string_view host, const Request& request) {
                "this server does not answer for host \"" + std::string(host) + "\"", request);
 }
 
+/// The target to route and the host it is for: the Host header and the target as sent, or, for
+/// an absolute-form target, its authority and its origin form (RFC 9112 section 3.2.2: the Host
+/// header is then ignored; the guard against DNS rebinding checks the authority instead).
+struct RoutedTarget {
+  std::optional<AbsoluteForm> absolute;
+  std::string_view target;
+  std::string_view host;
+  bool absolute_valid = true;
+};
+
+RoutedTarget routed_target(const Request& request) {
+  RoutedTarget routed;
+  routed.target = request.target();
+  routed.host = field_value(request, field::host);
+  routed.absolute = absolute_form(routed.target);
+  if (routed.absolute) {
+    routed.target = routed.absolute->origin_form;
+    routed.host = routed.absolute->authority;
+    routed.absolute_valid = routed.absolute->valid;
+  }
+  return routed;
+}
+
+Response bad_absolute_form(const Request& request) {
+  return error(400, "bad_target",
+               "an absolute-form request target needs a host and no user information: \"" +
+                   std::string(request.target()) + "\"",
+               request);
+}
+
 /// A push job's own token opens its points and finish, and nothing else.
 bool push_token_accepted(const Target& target, std::string_view authorization,
                          const RouterContext& context) {
@@ -199,11 +229,10 @@ bool push_token_accepted(const Target& target, std::string_view authorization,
 /// Host, method and token checks in that order: the refusal, or nothing when the endpoint may
 /// answer.
 std::optional<Response> refusal(const Target& target, const Route* route, bool method_allowed,
-                                const Request& request, RouterContext& context) {
+                                std::string_view host, const Request& request,
+                                RouterContext& context) {
   if (auto refused = missing_host(request)) return std::move(*refused);
-  if (const auto host = field_value(request, field::host); !host_allowed(host, context.access)) {
-    return misdirected(host, request);
-  }
+  if (!host_allowed(host, context.access)) return misdirected(host, request);
   if (route == nullptr) return not_found(request);
   if (!method_allowed) {
     const std::string allow = allowed_methods(target.resource);
@@ -231,11 +260,16 @@ void route(const Request& request, RouterContext& context, Respond respond) {
   const bool head = request.method() == verb::head;
   std::optional<Response> answer;
   try {
-    const Target target = parse_target(request.target());
+    const RoutedTarget routed = routed_target(request);
+    if (!routed.absolute_valid) {
+      respond({strip_body_for_head(bad_absolute_form(request), head), handler});
+      return;
+    }
+    const Target target = parse_target(routed.target);
     bool method_allowed = false;
     const Route* found = find_route(target.resource, request.method(), method_allowed);
     if (found != nullptr) handler = found->handler;
-    answer = refusal(target, found, method_allowed, request, context);
+    answer = refusal(target, found, method_allowed, routed.host, request, context);
     if (!answer && found->deferred != nullptr) {
       found->deferred(target, request, context,
                       [respond, handler, head](Response response) {
@@ -255,7 +289,9 @@ void route(const Request& request, RouterContext& context, Respond respond) {
 std::optional<Response> check_websocket_upgrade(const Request& request,
                                                 const AccessPolicy& access) {
   if (auto refused = missing_host(request)) return refused;
-  const std::string_view host = field_value(request, field::host);
+  const RoutedTarget routed = routed_target(request);
+  if (!routed.absolute_valid) return bad_absolute_form(request);
+  const std::string_view host = routed.host;
   if (!host_allowed(host, access)) return misdirected(host, request);
   const auto origin = request.find(field::origin);
   std::optional<std::string_view> origin_value;

@@ -12,6 +12,26 @@
 namespace vapor::http {
 namespace {
 
+TEST(RequestTargetTest, AnAbsoluteFormTargetSplitsIntoAuthorityAndOriginForm) {
+  const auto full = absolute_form("http://127.0.0.1:9786/api/v1/jobs/7?limit=2");
+  ASSERT_TRUE(full);
+  EXPECT_TRUE(full->valid);
+  EXPECT_EQ(full->authority, "127.0.0.1:9786");
+  EXPECT_EQ(full->origin_form, "/api/v1/jobs/7?limit=2");
+  EXPECT_EQ(parse_target(full->origin_form).resource, Resource::job);
+
+  const auto bare = absolute_form("HTTPS://[::1]:9786?x=1");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->authority, "[::1]:9786");
+  EXPECT_EQ(bare->origin_form, "/?x=1");
+
+  EXPECT_FALSE(absolute_form("http://user:secret@localhost/")->valid);
+  EXPECT_FALSE(absolute_form("http:///metrics")->valid);
+  for (const char* other : {"/metrics", "/api/v1/jobs/http://x", "*", "ftp://host/metrics"}) {
+    EXPECT_FALSE(absolute_form(other)) << other;
+  }
+}
+
 TEST(RequestTargetTest, EachPathNamesOneResource) {
   struct Case {
     std::string target;

@@ -1085,6 +1085,25 @@ TEST_F(RouterTest, HostMustBeOneThisServerAnswersFor) {
   expect_error(send(misdirected), 421, "misdirected_request");
 }
 
+TEST_F(RouterTest, AnAbsoluteFormTargetIsServedForItsOwnHostOnly) {
+  // RFC 9112 section 3.2.2: the target's authority replaces Host, so a served Host header
+  // cannot smuggle a request for another host past the DNS-rebinding guard.
+  Request proxied = request(verb::get, "http://evil.example.com/api/v1/jobs");
+  expect_error(send(proxied), 421, "misdirected_request");
+  EXPECT_TRUE(check_websocket_upgrade(request(verb::get, "http://evil.example.com/ws"), access_));
+
+  Request served = request(verb::get, "HTTP://localhost:9786/api/v1/jobs?limit=1");
+  served.set(field::host, "evil.example.com");  // ignored: the target names the host
+  EXPECT_EQ(send(served).status(), 200u);
+  EXPECT_EQ(send(request(verb::get, "http://127.0.0.1:9786"), false).status(), 200u) << "index";
+  EXPECT_FALSE(check_websocket_upgrade(request(verb::get, "http://127.0.0.1:9786/ws"), access_));
+
+  expect_error(send(request(verb::get, "http://user@127.0.0.1:9786/healthz")), 400, "bad_target");
+  expect_error(send(request(verb::get, "http:///healthz")), 400, "bad_target");
+  Request mutation = post("http://evil.example.com/api/v1/jobs/1/stop");
+  expect_error(send(mutation), 421, "misdirected_request");
+}
+
 TEST(AccessTest, ListenAddressMatchesWithItsPortOrNone) {
   AccessPolicy access;
   access.listen_host = "10.0.0.5";

@@ -1,8 +1,8 @@
 #include "app/queue_watcher.hpp"
 
-#include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,10 +11,25 @@
 #include "support/log.hpp"
 
 namespace vapor::app {
+namespace {
 
-QueueWatcher::QueueWatcher(const boost::asio::any_io_executor& executor,
-                           std::filesystem::path file, std::function<void()> on_change,
-                           std::chrono::milliseconds settle)
+namespace fs = std::filesystem;
+
+/// Links followed at most, as the kernel's own limit for a path (ELOOP past it).
+constexpr int max_symlink_hops = 40;
+
+constexpr std::uint32_t watched_events =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ONLYDIR;
+
+fs::path folder_of(const fs::path& file) {
+  auto folder = file.parent_path();
+  return folder.empty() ? fs::path(".") : folder;
+}
+
+}  // namespace
+
+QueueWatcher::QueueWatcher(const boost::asio::any_io_executor& executor, fs::path file,
+                           std::function<void()> on_change, std::chrono::milliseconds settle)
     : stream_(executor),
       settle_timer_(executor),
       file_(std::move(file)),
@@ -26,17 +41,14 @@ QueueWatcher::~QueueWatcher() { cancel(); }
 std::string QueueWatcher::start() {
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return std::string("inotify_init1: ") + std::strerror(errno);
-  auto folder = file_.parent_path();
-  if (folder.empty()) folder = ".";
-  // Only complete files: a closed write or a rename into place (how editors and config
-  // managers save). A bare create or a delete would reload a half-written or missing file.
-  if (inotify_add_watch(fd, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
-    const std::string message =
-        "cannot watch " + folder.string() + ": " + std::strerror(errno);
-    ::close(fd);
-    return message;
-  }
   stream_.assign(fd);
+  if (auto problem = rewatch(); !problem.empty()) {
+    boost::system::error_code ignored;
+    stream_.close(ignored);
+    watches_.clear();
+    return problem;
+  }
+  last_ = fingerprint();
   do_read();
   return {};
 }
@@ -47,10 +59,81 @@ void QueueWatcher::cancel() {
   stream_.close(ignored);
 }
 
+std::string QueueWatcher::rewatch() {
+  // The folders the path goes through: its own, and that of each symlink's target in turn
+  // (a relative target is relative to the link's folder). The last is the real file's folder.
+  std::vector<fs::path> folders{folder_of(file_)};
+  names_ = {file_.filename().string()};
+  fs::path at = file_;
+  std::error_code error;
+  for (int hop = 0; hop < max_symlink_hops && fs::is_symlink(at, error); ++hop) {
+    const fs::path target = fs::read_symlink(at, error);
+    if (error) break;
+    at = target.is_absolute() ? target : folder_of(at) / target;
+    folders.push_back(folder_of(at));
+    names_.push_back(at.filename().string());
+  }
+  if (const fs::path real = fs::canonical(file_, error); !error) {
+    folders.push_back(folder_of(real));
+    names_.push_back(real.filename().string());
+  }
+
+  std::vector<Watch> watches;
+  for (const fs::path& folder : folders) {
+    const int descriptor = inotify_add_watch(stream_.native_handle(), folder.c_str(),
+                                             watched_events);
+    if (descriptor < 0) {
+      // Only the configured folder must be watchable; a link's target may be gone already.
+      if (watches.empty()) return "cannot watch " + folder.string() + ": " + std::strerror(errno);
+      continue;
+    }
+    const bool known = std::any_of(watches.begin(), watches.end(),
+                                   [&](const Watch& w) { return w.descriptor == descriptor; });
+    if (!known) watches.push_back({descriptor, folder});
+  }
+  for (const Watch& old : watches_) {
+    const bool kept = std::any_of(watches.begin(), watches.end(),
+                                  [&](const Watch& w) { return w.descriptor == old.descriptor; });
+    if (!kept) inotify_rm_watch(stream_.native_handle(), old.descriptor);  // may be gone: fine
+  }
+  watches_ = std::move(watches);
+  return {};
+}
+
+QueueWatcher::Fingerprint QueueWatcher::fingerprint() const {
+  Fingerprint out;
+  struct stat info {};
+  if (::stat(file_.c_str(), &info) != 0) return out;
+  out.exists = true;
+  out.device = info.st_dev;
+  out.inode = info.st_ino;
+  out.size = info.st_size;
+  out.modified = info.st_mtim;
+  return out;
+}
+
 void QueueWatcher::do_read() {
   stream_.async_read_some(
       boost::asio::buffer(buffer_),
       [this](const boost::system::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
+}
+
+bool QueueWatcher::relevant(const inotify_event& event, const char* name) {
+  if ((event.mask & IN_Q_OVERFLOW) != 0) return true;  // events lost: check anyway
+  if ((event.mask & IN_IGNORED) != 0) return true;     // a link target's folder went away
+  if (event.len == 0) return false;
+  if (std::find(names_.begin(), names_.end(), name) != names_.end()) {
+    // A bare create is a file still being written (its close will follow), unless it is a
+    // symlink, which is complete at once (ln -s).
+    if ((event.mask & IN_CREATE) == 0) return true;
+  }
+  if ((event.mask & (IN_CREATE | IN_MOVED_TO)) == 0) return false;
+  // A symlink made or moved into a watched folder may redirect the path (a ConfigMap swaps
+  // its `..data` link in with a rename): look again.
+  const auto found = std::find_if(watches_.begin(), watches_.end(),
+                                  [&](const Watch& w) { return w.descriptor == event.wd; });
+  std::error_code error;
+  return found != watches_.end() && fs::is_symlink(found->folder / name, error);
 }
 
 void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t bytes) {
@@ -60,29 +143,52 @@ void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t byte
                  "); changes will be picked up on SIGHUP only");
     return;
   }
-  const auto name = file_.filename().string();
-  bool relevant = false;
+  bool changed = false;
   for (std::size_t offset = 0; offset + sizeof(inotify_event) <= bytes;) {
     inotify_event header{};
     std::memcpy(&header, buffer_ + offset, sizeof header);
     const char* event_name = buffer_ + offset + sizeof(inotify_event);
-    if (header.len > 0 && name == event_name) relevant = true;
-    if ((header.mask & IN_Q_OVERFLOW) != 0) relevant = true;  // events lost: check anyway
-    if ((header.mask & IN_IGNORED) != 0) {
-      log::warning("queue folder " + file_.parent_path().string() +
+    if ((header.mask & IN_IGNORED) != 0 && !watches_.empty() &&
+        header.wd == watches_.front().descriptor) {
+      log::warning("queue folder " + watches_.front().folder.string() +
                    " is no longer watched; changes will be picked up on SIGHUP only");
       return;
     }
+    if (relevant(header, event_name)) changed = true;
     offset += sizeof(inotify_event) + header.len;
   }
-  if (relevant) {
-    // Merge a burst (write, rename, chmod) into one reload once the file has settled.
-    settle_timer_.expires_after(settle_);
-    settle_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
-      if (!wait_ec) on_change_();
-    });
-  }
+  if (changed) settle();
   do_read();
+}
+
+void QueueWatcher::settle() {
+  // Merge a burst (write, rename, chmod) into one check once the file has settled.
+  settle_timer_.expires_after(settle_);
+  settle_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec) on_settled();
+  });
+}
+
+void QueueWatcher::on_settled() {
+  if (auto problem = rewatch(); !problem.empty()) log::warning("queue watcher: " + problem);
+  const Fingerprint now = fingerprint();
+  if (!now.exists) {
+    if (!reported_gone_) {
+      log::warning("queue file " + file_.string() +
+                   " is gone (deleted, moved away or a dangling link): its jobs keep running "
+                   "and none is removed; put the file back to load it again");
+      reported_gone_ = true;
+      last_ = now;
+      on_change_();  // reported as a failed reload: vapor_config_last_reload_successful 0
+    }
+    return;
+  }
+  reported_gone_ = false;
+  const bool same = last_.exists && now.device == last_.device && now.inode == last_.inode &&
+                    now.size == last_.size && now.modified.tv_sec == last_.modified.tv_sec &&
+                    now.modified.tv_nsec == last_.modified.tv_nsec;
+  last_ = now;
+  if (!same) on_change_();
 }
 
 }  // namespace vapor::app

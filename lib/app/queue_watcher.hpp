@@ -1,8 +1,12 @@
 #pragma once
 
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -10,9 +14,12 @@
 
 namespace vapor::app {
 
-/// Calls `on_change` when the queue file is written, replaced (an editor's rename) or created,
-/// using inotify on the file's folder; bursts of events within `settle` are merged into one
-/// call. Event-loop thread only.
+/// Calls `on_change` when the queue file is written, replaced (an editor's rename), created,
+/// deleted, or when a symlink on its way changes (a symlinked file, a Kubernetes ConfigMap's
+/// `..data` swap): inotify on the file's folder and on the folder of every symlink's target.
+/// Bursts of events within `settle` are merged into one check, which calls `on_change` only if
+/// the file the path names changed (another file, size or modification time) or is gone; a gone
+/// file is logged once. Event-loop thread only.
 class QueueWatcher {
  public:
   QueueWatcher(const boost::asio::any_io_executor& executor, std::filesystem::path file,
@@ -27,14 +34,38 @@ class QueueWatcher {
   void cancel();
 
  private:
+  /// What the path names now: which file (through every symlink), its size and mtime.
+  struct Fingerprint {
+    bool exists = false;
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    timespec modified{};
+  };
+  struct Watch {
+    int descriptor;
+    std::filesystem::path folder;
+  };
+
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  [[nodiscard]] bool relevant(const inotify_event& event, const char* name);
+  void settle();
+  void on_settled();
+  /// Watches the folders the path passes through now, and forgets those it no longer does.
+  /// Returns the first folder that could not be watched, as a message.
+  std::string rewatch();
+  [[nodiscard]] Fingerprint fingerprint() const;
 
   boost::asio::posix::stream_descriptor stream_;
   boost::asio::steady_timer settle_timer_;
   std::filesystem::path file_;
   std::function<void()> on_change_;
   std::chrono::milliseconds settle_;
+  std::vector<Watch> watches_;
+  std::vector<std::string> names_;  ///< file names on the path's way (the file, each link)
+  Fingerprint last_;
+  bool reported_gone_ = false;
   alignas(8) char buffer_[4096];
 };
 

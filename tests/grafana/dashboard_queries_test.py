@@ -4,7 +4,9 @@ real state, and the alert list's filter must let the firing alert through.
 
 Usage: dashboard_queries_test.py VAPORD PROMETHEUS"""
 
+import datetime
 import json
+import math
 import os
 import re
 import sys
@@ -23,7 +25,9 @@ PROMETHEUS = sys.argv.pop(1)
 # Manual starts, so that Prometheus scrapes every job before it changes state. `completes` runs
 # for ~6 s, `crashes` fails after ~4 s, `runs` and `stopped` would run for minutes, `trains` is
 # a real trainer process reporting named scalars (val_loss at every step, lr at every fifth) until
-# vapord stops it, and `waits` is never started.
+# vapord stops it, `blinks` starts just after a scrape and completes in a few tens of
+# milliseconds, before the next one (Prometheus never sees it running), and `waits` is never
+# started.
 TRAINER = os.path.join(model.REPO, "tests", "e2e", "trainers", "toy_trainer.py")
 QUEUE = """jobs:
   - name: completes
@@ -51,12 +55,21 @@ QUEUE = """jobs:
     kind: command
     command: [/usr/bin/python3, "{trainer}", "100000", --interval, "0.1", --end, hang]
     start: manual
+  - name: blinks
+    epochs: 1
+    steps_per_epoch: 2
+    step_interval: 10ms
+    start: manual
   - name: waits
     epochs: 1
     start: manual
 """.replace("{trainer}", TRAINER)
-JOB_NAMES = ["completes", "crashes", "runs", "stopped", "trains", "waits"]
-STARTED = ["completes", "crashes", "runs", "stopped", "trains"]
+JOB_NAMES = ["blinks", "completes", "crashes", "runs", "stopped", "trains", "waits"]
+STARTED_AT_ONCE = ["completes", "crashes", "runs", "stopped", "trains"]
+STARTED = ["blinks"] + STARTED_AT_ONCE
+# The job each annotation must mark, by the state it marks (running: started).
+ANNOTATED = {"running": STARTED, "complete": ["blinks", "completes"], "failed": ["crashes"],
+             "stopped": ["stopped"]}
 SCALARS = ["lr", "val_loss"]
 
 # Vapor's alert rules, so that the alert list's filter meets the alerts that really fire.
@@ -113,12 +126,47 @@ class Prometheus:
 def post(daemon, path):
     request = urllib.request.Request(daemon.url(path), method="POST",
                                      headers={"Authorization": f"Bearer {daemon.token()}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200, response.status
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"POST {path}: {error.code} {error.read().decode()}") from None
 
 
 def job_states(daemon):
     return {job["name"]: job["state"] for job in json.loads(daemon.get("/api/v1/jobs")[1])["jobs"]}
+
+
+def unix_ms(rfc3339):
+    """vapord's API time (2024-05-01T12:00:00.123Z) as Unix milliseconds."""
+    parsed = datetime.datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(parsed.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def grafana_annotation_events(series_list, step_ms, use_value_for_time):
+    """The events Grafana's Prometheus data source makes of an annotation query's range result,
+    as PrometheusAnnotationSupport.processEvents does (packages/grafana-prometheus/src/
+    annotations.ts): per series, each sample is a time (its value, floored, when
+    useValueForTime; else the sample's time, kept if its value is positive), and times at most
+    a step apart join one event from the first to the last. Returns (time, time_end, labels)."""
+    events = []
+    for series in series_list:
+        if use_value_for_time:
+            times = [math.floor(float(value)) for _, value in series["values"]]
+        else:
+            times = [math.floor(float(t) * 1000) for t, value in series["values"]
+                     if float(value) > 0]
+        event = None
+        for time_ms in times:
+            if event and event[1] + step_ms >= time_ms:
+                event[1] = time_ms
+                continue
+            if event:
+                events.append(tuple(event))
+            event = [time_ms, time_ms, series["metric"]]
+        if event:
+            events.append(tuple(event))
+    return events
 
 
 def parse_matchers(text):
@@ -149,19 +197,33 @@ class DashboardQueriesTest(unittest.TestCase):
             cls.prometheus = Prometheus(PROMETHEUS, cls.daemon.port)
             wait_for("Prometheus to scrape vapord", cls.prometheus.ready)
             cls.start = time.time()
-            for name in STARTED:
+            for name in STARTED_AT_ONCE:
                 post(cls.daemon, f"/api/v1/jobs/{name}/start")
             time.sleep(2)
             post(cls.daemon, "/api/v1/jobs/stopped/stop")
             finished = {("completes", "complete"), ("crashes", "failed")}
             wait_for("completes to complete and crashes to fail",
                      lambda: finished <= set(job_states(cls.daemon).items()))
+            # With slots free again (vapord runs 4 jobs at a time).
+            cls.start_between_two_scrapes("blinks")
             # A few more scrapes, and a rule evaluation, after the last state change.
             time.sleep(3)
             cls.end = time.time()
         except BaseException:
             cls.tearDownClass()
             raise
+
+    @classmethod
+    def start_between_two_scrapes(cls, name):
+        """Starts the job `name` just after Prometheus scrapes vapord, and waits for it to
+        complete: it runs for a few tens of ms, the next scrape is 1 s away."""
+        def last_scrape():
+            return float(cls.prometheus.query('timestamp(up{job="vapor"})')[0]["value"][1])
+        before = last_scrape()
+        wait_for("a new scrape", lambda: last_scrape() != before, interval=0.005)
+        post(cls.daemon, f"/api/v1/jobs/{name}/start")
+        wait_for(f"{name} to complete", lambda: job_states(cls.daemon)[name] == "complete",
+                 interval=0.01)
 
     @classmethod
     def tearDownClass(cls):
@@ -226,7 +288,8 @@ class DashboardQueriesTest(unittest.TestCase):
         for series in self.prometheus.query(expr, time=self.end):
             code = str(int(float(series["value"][1])))
             shown[series["metric"]["job_name"]] = mapping.get(code, {}).get("text", code)
-        self.assertEqual(shown, {"completes": "complete", "crashes": "failed", "runs": "running",
+        self.assertEqual(shown, {"blinks": "complete", "completes": "complete",
+                                 "crashes": "failed", "runs": "running",
                                  "stopped": "stopped", "trains": "running",
                                  "waits": "queued"})
         self.assertEqual(shown, job_states(self.daemon))
@@ -240,6 +303,38 @@ class DashboardQueriesTest(unittest.TestCase):
         curve = [float(v) for _, v in next(s for s in result
                                            if s["metric"]["job_name"] == "completes")["values"]]
         self.assertGreater(len(set(curve)), 2, "a live curve, not one value")
+
+    def annotation_events(self, annotation):
+        """The events Grafana would draw for `annotation` over the test's time range."""
+        expr = model.interpolate(annotation["expr"], self.variables())
+        result = self.prometheus.api("/api/v1/query_range", query=expr, start=self.start - 10,
+                                     end=self.end, step=1)["result"]
+        return grafana_annotation_events(result, 1000, annotation["useValueForTime"])
+
+    def test_short_job_was_never_scraped_running(self):
+        # The premise of the next test: no scrape saw `blinks` running, so a state-based
+        # annotation would have missed it.
+        seen = self.prometheus.query(
+            'max_over_time(vapor_job_state{job_name="blinks", state="running"}[5m])',
+            time=self.end)
+        self.assertEqual([float(s["value"][1]) for s in seen], [0.0])
+
+    def test_annotations_mark_each_job_once_at_its_exact_time(self):
+        for annotation in self.dashboard["annotations"]["list"]:
+            expr = annotation["expr"]
+            state = "running" if "vapor_job_start_timestamp_seconds" in expr else \
+                re.search(r'vapor_job_state\{state="(\w+)"', expr).group(1)
+            field = "started_at" if state == "running" else "finished_at"
+            with self.subTest(annotation=annotation["name"]):
+                events = self.annotation_events(annotation)
+                self.assertEqual(sorted(labels["job_name"] for _, _, labels in events),
+                                 sorted(ANNOTATED[state]), "one event per job")
+                for time_ms, time_end_ms, labels in events:
+                    job = json.loads(self.daemon.get(f"/api/v1/jobs/{labels['job_id']}")[1])
+                    self.assertEqual(job["name"], labels["job_name"])
+                    self.assertEqual(time_end_ms, time_ms, "a point, not a region")
+                    self.assertLessEqual(abs(time_ms - unix_ms(job[field])), 1,
+                                         f"{labels['job_name']} {field} {job[field]}")
 
     def test_failed_annotation_names_the_reason(self):
         annotation = next(a for a in self.dashboard["annotations"]["list"]

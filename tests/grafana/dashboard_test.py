@@ -205,13 +205,26 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(alert_list["options"]["alertInstanceLabelFilter"], "")
 
     def test_annotations_mark_state_changes_naming_the_job(self):
+        # Each annotation dates its event by the value of vapord's start or end timestamp (in ms,
+        # useValueForTime), not by the scrape that first saw the new state: exact, and a job that
+        # starts and ends between two scrapes still gets its annotations.
         annotations = self.dashboard["annotations"]["list"]
         states = set()
         for annotation in annotations:
             with self.subTest(annotation=annotation["name"]):
                 self.assertTrue(annotation["enable"])
+                self.assertTrue(annotation["useValueForTime"])
                 self.assertIn("{{job_name}}", annotation["titleFormat"])
-                states |= set(re.findall(r'vapor_job_state\{state="(\w+)"', annotation["expr"]))
+                self.assertIn("job_name", annotation["tagKeys"].split(","))
+                expr = annotation["expr"]
+                self.assertRegex(expr,
+                                 r"^\(?\s*vapor_job_(start|end)_timestamp_seconds\{[^}]*\} \* 1000")
+                if "vapor_job_start_timestamp_seconds" in expr:
+                    states.add("running")
+                else:
+                    found = re.findall(r'and on \(job_id\) vapor_job_state\{state="(\w+)"', expr)
+                    self.assertEqual(len(found), 1, "one finished state per annotation")
+                    states |= set(found)
         self.assertEqual(states, {"running", "complete", "failed", "stopped"})
 
     def test_links_to_vapord(self):

@@ -92,6 +92,9 @@ std::chrono::milliseconds expiry_period(std::chrono::milliseconds finished_job_t
 
 /// How often retention runs: every minute, or more often for a retention shorter than ten minutes
 /// (a tenth of it, at least every second), so that points never outstay it by much.
+/// How long App's destructor runs the loop to finish work an unfinished run left behind.
+constexpr std::chrono::seconds teardown_drain{5};
+
 std::chrono::milliseconds prune_period(std::chrono::milliseconds keep_points) {
   return std::clamp(keep_points / 10, std::chrono::milliseconds(1000),
                     std::chrono::milliseconds(60'000));
@@ -160,6 +163,30 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
     };
   }
 
+  /// Handlers still queued (sessions, timers, the store thread's answers) point into the
+  /// members below. When the loop did not run to its end (run() left by an exception, or
+  /// never run), end the work and run the loop dry while they all exist, for a bounded time;
+  /// what is left after it is destroyed by ~io_context against a detached server.
+  ~Impl() {
+    try {
+      if (started) {
+        shutdown();
+        ioc.restart();
+        ioc.run_for(teardown_drain);
+      } else {
+        server.stop();  // created but never run: at most an accept is pending
+        ioc.restart();
+        ioc.poll();
+      }
+    } catch (const std::exception& failure) {
+      log::error(std::string("teardown: ") + failure.what());
+    } catch (...) {
+      log::error("teardown: unexpected failure");
+    }
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   // http::ServerObserver
   void on_request(std::string_view handler, unsigned status) override {
     metrics.count_http_request(handler, status);
@@ -213,6 +240,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   }
 
   void start() {
+    started = true;
     do_signals();
     store.start();
     flusher.start();
@@ -275,6 +303,7 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
   QueueWatcher watcher;
   http::Server server;
   SystemdLifecycle lifecycle;
+  bool started = false;
   bool stopping = false;
   bool final_flush_ok = true;
 };

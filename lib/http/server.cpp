@@ -144,7 +144,10 @@ Server::Server(asio::io_context& ioc, ServerOptions options, RouterContext& rout
                ServerObserver& observer)
     : impl_(std::make_shared<Impl>(ioc, std::move(options), router, hub, observer)) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  impl_->state->detached = true;
+}
 
 Result<std::uint16_t> Server::listen() {
   const auto& options = impl_->state->options;

@@ -53,12 +53,14 @@ class WebSocketSession final : public Connection,
 
   ~WebSocketSession() override {
     state_->connections.erase(this);
-    if (accepted_) {
-      leave_hub();
-      --state_->websocket_clients;
-      state_->observer.on_websocket_clients(state_->websocket_clients);
-      report_disconnect();
-    }
+    if (!accepted_) return;
+    --state_->websocket_clients;
+    // Destroyed after the Server (by the io_context, as a pending handler's capture): the hub
+    // and the observer may be gone; there is no one left to tell.
+    if (state_->detached) return;
+    leave_hub();
+    state_->observer.on_websocket_clients(state_->websocket_clients);
+    report_disconnect();
   }
 
   void run(Request request) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,15 +32,37 @@ namespace vapor::testing {
 
 inline const std::string test_token = "test-token-0123456789abcdef";
 
+/// Calls any CountingObserver received after it was destroyed (a teardown-order defect).
+inline std::atomic<int> calls_after_destruction{0};
+/// The CountingObservers alive now (a flag in the object itself could be optimised away).
+inline std::mutex live_observers_mutex;
+inline std::set<const void*> live_observers;
+
 /// Counts what the server reports; read from the test thread.
 class CountingObserver final : public http::ServerObserver {
  public:
+  CountingObserver() {
+    std::lock_guard lock(live_observers_mutex);
+    live_observers.insert(this);
+  }
+  CountingObserver(const CountingObserver&) = delete;
+  CountingObserver& operator=(const CountingObserver&) = delete;
+  ~CountingObserver() override {
+    std::lock_guard lock(live_observers_mutex);
+    live_observers.erase(this);
+  }
+
   void on_request(std::string_view handler, unsigned status) override {
+    check_alive();
     std::lock_guard lock(mutex_);
     ++requests_[std::string(handler) + " " + std::to_string(status)];
   }
-  void on_websocket_clients(std::size_t clients) override { clients_ = clients; }
+  void on_websocket_clients(std::size_t clients) override {
+    check_alive();
+    clients_ = clients;
+  }
   void on_websocket_disconnect(std::string_view reason) override {
+    check_alive();
     std::lock_guard lock(mutex_);
     ++disconnects_[std::string(reason)];
   }
@@ -56,6 +79,12 @@ class CountingObserver final : public http::ServerObserver {
   std::size_t clients() const { return clients_; }
 
  private:
+  // ASan also reports such a call itself.
+  void check_alive() const {
+    std::lock_guard lock(live_observers_mutex);
+    if (!live_observers.contains(this)) ++calls_after_destruction;
+  }
+
   mutable std::mutex mutex_;
   std::map<std::string, int> requests_;
   std::map<std::string, int> disconnects_;
@@ -136,6 +165,13 @@ class TestServer {
       driver_.cancel();
       server_->stop();
     });
+    thread_.join();
+  }
+
+  /// Stops the loop where it is, as an exception out of run() would: sessions, timers and reads
+  /// stay queued, for the io_context's destructor to destroy after every other member.
+  void abandon() {
+    ioc_.stop();
     thread_.join();
   }
 

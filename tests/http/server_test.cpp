@@ -562,6 +562,22 @@ TEST_F(ServerTest, TwoHundredClientsAreFedWithoutLoss) {
   for (auto& client : clients) EXPECT_EQ(read_until_finished(*client, 1), range(1, 100));
 }
 
+TEST_F(ServerTest, SessionsLeftQueuedAtTeardownCallNothingThatIsGone) {
+  calls_after_destruction = 0;
+  {
+    TestServer server;
+    server.add_job(1, fast_job("runs", 1'000'000, 5ms));
+    server.start();
+    FeedClient feed(client_ioc_, server.port());
+    EXPECT_EQ(feed.next().at("type").as_string(), "hello");
+    tcp::socket idle = connect(client_ioc_, server.port());  // an HTTP session mid-read
+    server.on_loop([] {});  // both accepted
+    server.abandon();
+  }  // the observer and the hub go before the io_context destroys the sessions
+  EXPECT_EQ(calls_after_destruction, 0)
+      << "a session destroyed after the server called its observer";
+}
+
 TEST_F(ServerTest, WebSocketClientsBeyondTheLimitGet503) {
   http::ServerOptions options;
   options.websocket_max_clients = 2;

@@ -89,6 +89,23 @@ class FeedStream {
     bool writing = false;
   };
 
+  /// What the write in flight holds. Should the io_context destroy that write unrun (at
+  /// teardown), the completions waiting behind it would keep their sessions alive, and with
+  /// them this stream and its Core: a cycle nothing else breaks. They are released with it.
+  struct InFlight {
+    explicit InFlight(std::shared_ptr<Core> c) : core(std::move(c)) {}
+    InFlight(InFlight&&) noexcept = default;
+    InFlight& operator=(InFlight&&) noexcept = default;
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    ~InFlight() {
+      if (!core) return;  // ran: the handler took the Core
+      const auto orphaned = std::move(core->pending);
+      core->pending.clear();
+    }
+    std::shared_ptr<Core> core;
+  };
+
   static void enqueue(const std::shared_ptr<Core>& core,
                       std::vector<boost::asio::const_buffer> buffers, Completion done) {
     core->pending.push_back({std::move(buffers), std::move(done)});
@@ -98,13 +115,15 @@ class FeedStream {
   static void write_next(const std::shared_ptr<Core>& core) {
     core->writing = true;
     boost::asio::async_write(core->stream, core->pending.front().buffers,
-                             [core](boost::system::error_code ec, std::size_t written) {
-                               auto done = std::move(core->pending.front().done);
-                               core->pending.pop_front();
-                               core->writing = false;
+                             [flight = InFlight(core)](boost::system::error_code ec,
+                                                       std::size_t written) mutable {
+                               const auto written_core = std::move(flight.core);
+                               auto done = std::move(written_core->pending.front().done);
+                               written_core->pending.pop_front();
+                               written_core->writing = false;
                                // The next write starts before this one's owner resumes, so a
                                // write it asks for now queues behind those already waiting.
-                               if (!core->pending.empty()) write_next(core);
+                               if (!written_core->pending.empty()) write_next(written_core);
                                std::move(done)(ec, written);
                              });
   }

@@ -37,6 +37,9 @@ struct ServerState {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
   std::size_t websocket_clients = 0;
   bool stopping = false;
+  /// Set when the Server is destroyed: router, hub and observer may be gone with it. A session
+  /// that outlives it (a handler the io_context destroys later) only releases its socket.
+  bool detached = false;
   std::size_t refusals_in_flight = 0;  ///< connections over max_connections being answered 503
 };
 

@@ -233,7 +233,7 @@ bool is_json(const http::Response& response) {
 }
 
 void check_response(const http::Response& response, const http::Request& request,
-                    std::string_view where) {
+                    std::string_view where, const std::string* shared_body = nullptr) {
   const std::string context = std::string(where) + " answered " +
                               std::to_string(response.result_int()) + " to " +
                               std::string(request.method_string()) + " " +
@@ -247,11 +247,15 @@ void check_response(const http::Response& response, const http::Request& request
           context + ": CR or LF in a header value");
   }
   const bool head = request.method() == beast_http::verb::head;
-  if (head) check(response.body().empty(), context + ": a body on a HEAD answer");
+  if (head) {
+    check(response.body().empty() && shared_body == nullptr,
+          context + ": a body on a HEAD answer");
+  }
+  const std::size_t body_size = response.body().size() + (shared_body ? shared_body->size() : 0);
   if (const auto length = response.find(beast_http::field::content_length);
       length != response.end() && !head) {
     check(std::string_view(length->value().data(), length->value().size()) ==
-              std::to_string(response.body().size()),
+              std::to_string(body_size),
           context + ": Content-Length is not the body's size");
   }
   if (!is_json(response) || head) return;
@@ -295,7 +299,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                               control,
                               world.access,
                               config::SpecDefaults{std::chrono::milliseconds(250)},
-                              [] { return std::string("# TYPE vapor_up gauge\nvapor_up 1\n"); },
+                              [] {
+                                return http::MetricsText{
+                                    "# TYPE vapor_up gauge\nvapor_up 1\n",
+                                    std::make_shared<const std::string>("vapor_job_step 1\n")};
+                              },
                               [] { return true; }};
   std::optional<http::Routed> answered;
   int answers = 0;
@@ -315,7 +323,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   fuzz::check(fuzz::handlers.contains(routed.handler),
               "unknown handler label: " + std::string(routed.handler));
-  fuzz::check_response(routed.response, *request, "route");
+  fuzz::check_response(routed.response, *request, "route", routed.shared_body.get());
 
   // Sessions ask this only of upgrade requests (GET with Upgrade: websocket), never of HEAD.
   if (!boost::beast::websocket::is_upgrade(*request)) return 0;

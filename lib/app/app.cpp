@@ -130,7 +130,10 @@ struct App::Impl final : http::ServerObserver, store::WriteBehindObserver {
                jobs,
                access,
                config::SpecDefaults{config.scheduler.step_interval},
-               [this] { return metrics.render(); },
+               [this] {
+                 auto scrape = metrics.scrape(std::chrono::steady_clock::now());
+                 return http::MetricsText{std::move(scrape.head), std::move(scrape.jobs)};
+               },
                [this] {
                  return jobs.queue_loaded() && !stopping && !flusher.failed_permanently();
                }},

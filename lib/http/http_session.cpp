@@ -3,6 +3,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -100,7 +101,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     // it before reading the next request, so pipelined answers keep their order.
     route(request, state_->router, [self = shared_from_this()](Routed routed) {
       self->state_->observer.on_request(routed.handler, routed.response.result_int());
-      self->send(std::move(routed.response));
+      self->send(std::move(routed.response), std::move(routed.shared_body));
     });
   }
 
@@ -160,16 +161,23 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     send(std::move(response));
   }
 
-  /// Writes a prepared response (Content-Length set by whoever built it; HEAD keeps it).
-  void send(Response response) {
+  /// Writes a prepared response (Content-Length set by whoever built it; HEAD keeps it), then
+  /// `shared_body` if any: the rest of the body, held by reference while it is written.
+  void send(Response response, std::shared_ptr<const std::string> shared_body = nullptr) {
     keep_alive_ = response.keep_alive() && !closing_;
     auto shared = std::make_shared<Response>(std::move(response));
     writing_ = true;
     stream_.expires_after(state_->options.read_timeout);
-    beast_http::async_write(stream_, *shared,
-                            [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
-                              self->on_write(ec);
+    beast_http::async_write(
+        stream_, *shared,
+        [self = shared_from_this(), shared, rest = std::move(shared_body)](beast::error_code ec,
+                                                                           std::size_t) {
+          if (ec || !rest) return self->on_write(ec);
+          asio::async_write(self->stream_, asio::buffer(*rest),
+                            [self, rest](beast::error_code rest_ec, std::size_t) {
+                              self->on_write(rest_ec);
                             });
+        });
   }
 
   void on_write(beast::error_code ec) {

@@ -54,12 +54,17 @@ Response static_file(const Target& target, const Request& request, RouterContext
   return response;
 }
 
-Response get_metrics(const Target&, const Request& request, RouterContext& context) {
+Response get_metrics(const Target&, const Request& request, RouterContext& context,
+                     std::shared_ptr<const std::string>& shared_body) {
   if (!context.render_metrics) {
     return error(503, "unavailable", "metrics are not available yet", request);
   }
-  return make_response(200, metrics_type, context.render_metrics(), request.version(),
-                       request.keep_alive());
+  MetricsText text = context.render_metrics();
+  Response response = make_response(200, metrics_type, std::move(text.head), request.version(),
+                                    request.keep_alive());
+  shared_body = std::move(text.shared);
+  if (shared_body) response.content_length(response.body().size() + shared_body->size());
+  return response;
 }
 
 Response get_healthz(const Target&, const Request& request, RouterContext&) {
@@ -96,6 +101,9 @@ unsigned method_bit(verb method) {
 }
 
 using Endpoint = Response (*)(const Target&, const Request&, RouterContext&);
+/// An endpoint whose answer ends in a body part shared with other answers (GET /metrics).
+using SharedEndpoint = Response (*)(const Target&, const Request&, RouterContext&,
+                                    std::shared_ptr<const std::string>& shared_body);
 
 /// One resource and method(s) → one endpoint, with the `handler` label it is counted under.
 /// An endpoint that reads history answers later, through `deferred` (then `endpoint` is null).
@@ -105,12 +113,13 @@ struct Route {
   std::string_view handler;
   Endpoint endpoint;
   DeferredEndpoint deferred = nullptr;
+  SharedEndpoint shared = nullptr;
 };
 
 constexpr Route routes[] = {
     {Resource::index, get | head, "index", static_file},
     {Resource::asset, get | head, "asset", static_file},
-    {Resource::metrics, get | head, "metrics", get_metrics},
+    {Resource::metrics, get | head, "metrics", nullptr, nullptr, get_metrics},
     {Resource::healthz, get | head, "healthz", get_healthz},
     {Resource::readyz, get | head, "readyz", get_readyz},
     {Resource::ws, get, "ws", upgrade_required},
@@ -159,9 +168,11 @@ std::string allowed_methods(Resource resource) {
 
 /// HEAD gets the headers a GET would get, Content-Length included, without the body: on every
 /// answer, errors too, or a keep-alive client would read the body as the next response.
-Response strip_body_for_head(Response response, bool head) {
+/// HEAD: the GET's headers, Content-Length included (`shared_bytes` of a shared body part as
+/// well), without the body.
+Response strip_body_for_head(Response response, bool head, std::size_t shared_bytes = 0) {
   if (head) {
-    const std::size_t size = response.body().size();
+    const std::size_t size = response.body().size() + shared_bytes;
     response.body().clear();
     response.content_length(size);
   }
@@ -259,6 +270,7 @@ void route(const Request& request, RouterContext& context, Respond respond) {
   std::string_view handler = "not_found";
   const bool head = request.method() == verb::head;
   std::optional<Response> answer;
+  std::shared_ptr<const std::string> shared_body;
   try {
     const RoutedTarget routed = routed_target(request);
     if (!routed.absolute_valid) {
@@ -277,13 +289,21 @@ void route(const Request& request, RouterContext& context, Respond respond) {
                       });
       return;
     }
-    if (!answer) answer = found->endpoint(target, request, context);
+    if (!answer && found->shared != nullptr) {
+      answer = found->shared(target, request, context, shared_body);
+    } else if (!answer) {
+      answer = found->endpoint(target, request, context);
+    }
   } catch (const std::exception& failure) {
     answer = error(500, "internal_error", failure.what(), request);
   } catch (...) {
     answer = error(500, "internal_error", "unexpected failure", request);
   }
-  respond({strip_body_for_head(std::move(*answer), head), handler});
+  if (answer->result_int() >= 500) shared_body.reset();  // failed after the endpoint ran
+  const std::size_t shared_bytes = shared_body ? shared_body->size() : 0;
+  Response response = strip_body_for_head(std::move(*answer), head, shared_bytes);
+  if (head) shared_body.reset();
+  respond({std::move(response), handler, std::move(shared_body)});
 }
 
 std::optional<Response> check_websocket_upgrade(const Request& request,

@@ -76,6 +76,13 @@ class JobControl {
 // AccessPolicy (token, served Host names, allowed Origins) lives in http/access.hpp, with the
 // Beast-free checks that apply it.
 
+/// GET /metrics's text: `head`, rendered for this scrape, then `shared` (may be null), a text
+/// other scrapes hold too (vapord's per-job series: megabytes, not copied per response).
+struct MetricsText {
+  std::string head;
+  std::shared_ptr<const std::string> shared;
+};
+
 /// Everything `route` reads or calls. References must outlive the call.
 struct RouterContext {
   const runtime::Scheduler& scheduler;
@@ -83,7 +90,7 @@ struct RouterContext {
   JobControl& control;
   const AccessPolicy& access;
   config::SpecDefaults spec_defaults;
-  std::function<std::string()> render_metrics;  ///< Prometheus text for GET /metrics
+  std::function<MetricsText()> render_metrics;  ///< Prometheus text for GET /metrics
   std::function<bool()> ready;                  ///< store open and queue loaded
   JobListCache job_list{};                      ///< GET /api/v1/jobs and the feed's hello
   std::size_t max_batch_points = 10'000;        ///< api.max_batch_points: points per push batch
@@ -101,6 +108,9 @@ struct RouterContext {
 struct Routed {
   Response response;
   std::string_view handler;
+  /// Sent after `response.body()` and counted in its Content-Length: a body part shared with
+  /// other responses (GET /metrics's per-job series). Null for every other answer, and for HEAD.
+  std::shared_ptr<const std::string> shared_body{};
 };
 
 /// Where `route` sends its answer: called exactly once, on the event-loop thread.

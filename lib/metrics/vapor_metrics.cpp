@@ -118,6 +118,13 @@ struct VaporMetrics::Impl {
   std::multimap<core::WallTime, core::JobId> finished_order;
   /// Capacity for the next render(), from the size of the last one.
   mutable std::size_t render_size_hint = 0;
+
+  /// Bumped whenever a per-job series changes; scrape() renders them again only after that.
+  std::uint64_t jobs_generation = 0;
+  std::uint64_t rendered_generation = 0;
+  std::shared_ptr<const std::string> rendered_jobs;
+  std::chrono::steady_clock::time_point rendered_at{};
+  std::chrono::steady_clock::duration render_took{};
 };
 
 VaporMetrics::Impl::Impl(const BuildInfo& build, std::chrono::milliseconds ttl)
@@ -195,6 +202,7 @@ VaporMetrics::~VaporMetrics() = default;
 
 void VaporMetrics::add_job(const JobIdentity& job, const JobStatus& status) {
   Impl& impl = *impl_;
+  ++impl.jobs_generation;
   auto [entry, inserted] = impl.jobs.try_emplace(job.id);
   JobSeries& series = entry->second;
   if (!inserted) {
@@ -240,6 +248,7 @@ void VaporMetrics::add_job(const JobIdentity& job, const JobStatus& status) {
 void VaporMetrics::on_step(const core::StepRecorded& event) {
   const auto found = impl_->jobs.find(event.job_id);
   if (found == impl_->jobs.end()) return;
+  ++impl_->jobs_generation;
   JobSeries& job = found->second;
 
   job.epoch = static_cast<double>(event.epoch);
@@ -261,6 +270,7 @@ void VaporMetrics::on_state_changed(const core::JobStateChanged& event) {
   Impl& impl = *impl_;
   const auto found = impl.jobs.find(event.job_id);
   if (found == impl.jobs.end() || found->second.state == event.to) return;
+  ++impl.jobs_generation;
   JobSeries& job = found->second;
 
   impl.enter_state(job, event.to);
@@ -298,6 +308,7 @@ std::size_t VaporMetrics::expire_finished(core::WallTime now) {
     const auto job = impl.jobs.find(entry->second);
     if (job != impl.jobs.end() && job->second.finished_at == entry->first) {
       impl.jobs.erase(job);  // vapor_jobs{state} keeps counting it
+      ++impl.jobs_generation;
       ++removed;
     }
     entry = impl.finished_order.erase(entry);
@@ -358,6 +369,30 @@ void VaporMetrics::count_http_request(std::string_view handler, unsigned status)
     by_code = by_handler->second.emplace(status, &added).first;
   }
   by_code->second->Increment();
+}
+
+VaporMetrics::Scrape VaporMetrics::scrape(std::chrono::steady_clock::time_point now) {
+  // Below a millisecond a rendering costs less than sharing a stale one would confuse.
+  constexpr auto cheap = std::chrono::milliseconds(1);
+  constexpr int reuse_factor = 10;
+  Impl& impl = *impl_;
+  Scrape out{prometheus::TextSerializer{}.Serialize(impl.registry.Collect()), nullptr};
+  const bool current = impl.rendered_jobs && impl.rendered_generation == impl.jobs_generation;
+  const bool too_soon = impl.rendered_jobs && impl.render_took > cheap &&
+                        now - impl.rendered_at < impl.render_took * reuse_factor;
+  if (!current && !too_soon) {
+    const auto began = std::chrono::steady_clock::now();
+    auto text = std::make_shared<std::string>();
+    text->reserve(impl.render_size_hint + impl.render_size_hint / 8);
+    render_jobs(*text, impl.jobs);
+    impl.render_size_hint = text->size();
+    impl.render_took = std::chrono::steady_clock::now() - began;
+    impl.rendered_at = now;
+    impl.rendered_generation = impl.jobs_generation;
+    impl.rendered_jobs = std::move(text);
+  }
+  out.jobs = impl.rendered_jobs;
+  return out;
 }
 
 std::string VaporMetrics::render() const {

@@ -81,6 +81,18 @@ class VaporMetrics final : public core::JobEventListener {
   /// The Prometheus text format (version 0.0.4) of every series.
   [[nodiscard]] std::string render() const;
 
+  /// /metrics as a scrape sends it: `head` + `*jobs` is `render()`'s text. The process-wide
+  /// families (`head`, a few KB) are rendered at each call; the per-job families (megabytes at
+  /// 10,000 jobs) are rendered again only after a job changed, and while one rendering takes
+  /// over a millisecond, not sooner than ten times that after the last, so that scrapes
+  /// arriving together share one text (at most a tenth of the loop renders, each waiting
+  /// response holds a reference, not a copy).
+  struct Scrape {
+    std::string head;
+    std::shared_ptr<const std::string> jobs;
+  };
+  [[nodiscard]] Scrape scrape(std::chrono::steady_clock::time_point now);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -68,6 +68,12 @@ struct Answer {
   Response response;
   std::string_view handler;
   boost::json::value json;
+  std::shared_ptr<const std::string> shared_body;
+
+  /// The body as the wire carries it: the response's own, then the shared part.
+  [[nodiscard]] std::string full_body() const {
+    return response.body() + (shared_body ? *shared_body : std::string{});
+  }
 
   [[nodiscard]] unsigned status() const { return response.result_int(); }
   [[nodiscard]] std::string header(field name) const {
@@ -99,7 +105,7 @@ class RouterTest : public ::testing::Test {
                  jobs_,
                  access_,
                  config::SpecDefaults{milliseconds(250)},
-                 [this] { return metrics_text_; },
+                 [this] { return MetricsText{metrics_head_, metrics_jobs_}; },
                  [this] { return ready_; }} {
     scheduler_.add_listener(store_);
     access_.api_token = std::string(token);
@@ -155,7 +161,8 @@ class RouterTest : public ::testing::Test {
     EXPECT_TRUE(answered) << "no answer for " << req.target();
     if (!answered) return Answer{};
     Routed routed = std::move(*answered);
-    Answer answer{std::move(routed.response), routed.handler, nullptr};
+    Answer answer{std::move(routed.response), routed.handler, nullptr,
+                  std::move(routed.shared_body)};
     EXPECT_EQ(answer.response.version(), req.version());
     EXPECT_EQ(answer.response.keep_alive(), req.keep_alive());
     if (json) {
@@ -202,7 +209,9 @@ class RouterTest : public ::testing::Test {
   metrics::VaporMetrics metrics_{{"test", "test"}, std::chrono::minutes(5)};
   app::JobService jobs_;
   AccessPolicy access_;
-  std::string metrics_text_ = "# HELP vapor_up test\nvapor_up 1\n";
+  std::string metrics_head_ = "# HELP vapor_up test\nvapor_up 1\n";
+  std::shared_ptr<const std::string> metrics_jobs_ =
+      std::make_shared<const std::string>("vapor_job_step{job_id=\"1\"} 7\n");
   bool ready_ = true;
   RouterContext context_;
 };
@@ -242,8 +251,10 @@ TEST_F(RouterTest, MetricsAreServedAsPrometheusText) {
   EXPECT_EQ(answer.status(), 200u);
   EXPECT_EQ(answer.handler, "metrics");
   EXPECT_EQ(answer.header(field::content_type), "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_EQ(answer.response.body(), metrics_text_);
-  EXPECT_EQ(answer.header(field::content_length), std::to_string(metrics_text_.size()));
+  const std::string text = metrics_head_ + *metrics_jobs_;
+  EXPECT_EQ(answer.full_body(), text);
+  EXPECT_EQ(answer.header(field::content_length), std::to_string(text.size()));
+  EXPECT_EQ(answer.shared_body, metrics_jobs_) << "the per-job text is shared, not copied";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,8 +415,8 @@ TEST_F(RouterTest, HeadAnswersLikeGetWithoutABody) {
   const Answer full = send(request(verb::get, "/metrics"), false);
   const Answer head = send(request(verb::head, "/metrics"), false);
   EXPECT_EQ(head.status(), 200u);
-  EXPECT_TRUE(head.response.body().empty());
-  EXPECT_EQ(head.header(field::content_length), std::to_string(full.response.body().size()));
+  EXPECT_TRUE(head.full_body().empty());
+  EXPECT_EQ(head.header(field::content_length), std::to_string(full.full_body().size()));
   EXPECT_EQ(head.header(field::content_type), full.header(field::content_type));
 }
 

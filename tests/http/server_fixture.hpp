@@ -31,6 +31,8 @@
 namespace vapor::testing {
 
 inline const std::string test_token = "test-token-0123456789abcdef";
+/// The shared part of the test server's /metrics (the head is "up 1\n").
+inline const auto metrics_jobs_text = std::make_shared<const std::string>("jobs 2\n");
 
 /// Calls any CountingObserver received after it was destroyed (a teardown-order defect).
 inline std::atomic<int> calls_after_destruction{0};
@@ -102,7 +104,7 @@ class TestServer {
               [this](const store::NewJob& job) { store_.add_job(job); }, metrics_, clock_,
               [this] { driver_.rearm(); }),
         access_{test_token, "127.0.0.1", 0, {}, {}},
-        router_{scheduler_, store_, jobs_, access_, {}, [] { return std::string("up 1\n"); },
+        router_{scheduler_, store_, jobs_, access_, {}, [] { return http::MetricsText{"up 1\n", metrics_jobs_text}; },
                 [] { return true; }},
         options_(std::move(options)) {
     scheduler_.add_listener(store_);

@@ -508,6 +508,47 @@ TEST_F(VaporMetricsTest, AddingAJobAgainDoesNotCountItTwice) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scrapes: the per-job text rendered once and shared.
+
+TEST_F(VaporMetricsTest, AScrapeIsTheRenderedTextWithItsPerJobPartShared) {
+  add_running(1, "a");
+  metrics_.on_step(step(1, 1, 2.0, std::nullopt, t0 + 1s));
+  const auto now = std::chrono::steady_clock::now();
+  const auto first = metrics_.scrape(now);
+  ASSERT_TRUE(first.jobs);
+  EXPECT_EQ(first.head + *first.jobs, metrics_.render());
+  EXPECT_NE(first.jobs->find("vapor_job_loss{job_id=\"1\",job_name=\"a\"} 2"), std::string::npos);
+
+  metrics_.count_http_request("metrics", 200);
+  const auto unchanged = metrics_.scrape(now + 1h);
+  EXPECT_EQ(unchanged.jobs, first.jobs) << "no job changed: the same text, not a copy";
+  EXPECT_NE(unchanged.head.find("handler=\"metrics\""), std::string::npos)
+      << "the process-wide part is rendered at each scrape";
+
+  metrics_.on_step(step(1, 2, 1.5, std::nullopt, t0 + 2s));
+  const auto changed = metrics_.scrape(now + 1h);
+  EXPECT_NE(changed.jobs, first.jobs);
+  EXPECT_NE(changed.jobs->find("job_name=\"a\"} 1.5"), std::string::npos)
+      << "a cheap rendering is never reused once a job changed";
+}
+
+TEST_F(VaporMetricsTest, ScrapesTogetherShareAnExpensiveRenderingForAWhile) {
+  // 10,000 jobs: megabytes of text, well over a millisecond to render.
+  for (core::JobId id = 1; id <= 10'000; ++id) add_running(id, "job-" + std::to_string(id));
+  const auto now = std::chrono::steady_clock::now();
+  const auto first = metrics_.scrape(now);
+  ASSERT_GT(first.jobs->size(), 1'000'000u);
+
+  metrics_.on_step(step(7, 3, 0.25, std::nullopt, t0 + 3s));
+  const auto soon = metrics_.scrape(now + 1ms);
+  EXPECT_EQ(soon.jobs, first.jobs) << "a scrape right after an expensive one shares its text";
+  const auto later = metrics_.scrape(now + 1min);
+  EXPECT_NE(later.jobs, first.jobs);
+  EXPECT_NE(later.jobs->find("vapor_job_loss{job_id=\"7\",job_name=\"job-7\"} 0.25"),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Expiry of finished jobs.
 
 TEST_F(VaporMetricsTest, FinishedJobSeriesLeaveAfterTheTtlButStayCounted) {

@@ -54,11 +54,32 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
   auto stored = store.load_jobs();
   if (!stored) return stored.error();
   std::size_t resumed = 0;
+  // Beyond max_jobs, the jobs that finished first stay in the database only.
+  std::unordered_set<core::JobId> left_in_store;
+  if (stored->size() > options_.max_jobs) {
+    std::vector<std::pair<core::WallTime, core::JobId>> finished;
+    for (const auto& row : *stored) {
+      if (core::is_terminal(row.state)) {
+        finished.emplace_back(row.finished_at.value_or(row.created_at), row.id);
+      }
+    }
+    std::sort(finished.begin(), finished.end());
+    const std::size_t excess = std::min(stored->size() - options_.max_jobs, finished.size());
+    for (std::size_t i = 0; i < excess; ++i) left_in_store.insert(finished[i].second);
+    log::notice(std::to_string(stored->size()) + " jobs in " + options_.database +
+                " pass scheduler.max_jobs = " + std::to_string(options_.max_jobs) + ": the " +
+                std::to_string(excess) +
+                " that finished first stay there and are not held in memory");
+  }
   auto hold = scheduler_.hold_dispatch();  // priorities, not row order, decide who starts
   config::SpecDefaults stored_defaults = options_.spec_defaults;
   stored_defaults.allow_numeric_names = true;  // named before all-digit names were refused
   for (auto& row : *stored) {
     next_id_ = std::max(next_id_, row.id + 1);
+    if (left_in_store.contains(row.id)) {
+      retired_names_.insert(row.name);
+      continue;
+    }
     auto spec = config::parse_job_spec(
         row.spec_json, "job " + std::to_string(row.id) + " in " + options_.database,
         stored_defaults);
@@ -125,8 +146,8 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
                              std::nullopt, {}});
     }
   }
-  log::info("restored " + std::to_string(stored->size()) + " jobs from " + options_.database +
-            " (" + std::to_string(resumed) + " resuming)");
+  log::info("restored " + std::to_string(stored->size() - left_in_store.size()) + " jobs from " +
+            options_.database + " (" + std::to_string(resumed) + " resuming)");
   return {};
 }
 
@@ -154,6 +175,8 @@ bool JobService::load_queue(std::string_view why) {
       log::warning("job '" + spec.name +
                    "' exists in the database but could not be restored; the queue file's entry "
                    "is ignored");
+    } else if (retired_names_.contains(spec.name)) {
+      continue;  // finished long ago and forgotten to make room: not new
     } else if (existing == nullptr) {
       fresh.push_back(std::move(spec));
     } else if (existing->spec != spec) {
@@ -162,10 +185,11 @@ bool JobService::load_queue(std::string_view why) {
                    "to it are ignored");
     }
   }
-  if (scheduler_.jobs().size() + fresh.size() > options_.max_jobs) {
+  if (!make_room(fresh.size())) {
     log::error("queue " + queue_name + " not loaded (" + std::string(why) + "): " +
                std::to_string(fresh.size()) + " new jobs would pass scheduler.max_jobs = " +
-               std::to_string(options_.max_jobs) + "; nothing changed");
+               std::to_string(options_.max_jobs) +
+               " even with every finished job forgotten; nothing changed");
     queue_refused();
     return false;
   }
@@ -198,17 +222,58 @@ std::optional<http::ControlError> JobService::name_taken(const std::string& name
                                   "\" exists in the database (it could not be restored); job "
                                   "names are unique"};
   }
+  if (retired_names_.contains(name)) {
+    return http::ControlError{http::ControlFailure::conflict,
+                              "a job named \"" + name +
+                                  "\" exists in the database (finished, no longer held in "
+                                  "memory under scheduler.max_jobs); job names are unique"};
+  }
   return std::nullopt;
+}
+
+http::ControlError JobService::job_limit_reached() const {
+  return {http::ControlFailure::unavailable,
+          "job limit reached: all scheduler.max_jobs = " + std::to_string(options_.max_jobs) +
+              " jobs are queued or running (finished jobs make room, those that finished first "
+              "first); raise scheduler.max_jobs, or stop or wait for some"};
+}
+
+bool JobService::make_room(std::size_t count) {
+  const std::size_t held = scheduler_.jobs().size();
+  if (held + count <= options_.max_jobs) return true;
+  const std::size_t excess = held + count - options_.max_jobs;
+  std::vector<std::pair<core::WallTime, core::JobId>> finished;
+  for (const auto& [id, job] : scheduler_.jobs()) {
+    if (core::is_terminal(job.state)) {
+      finished.emplace_back(job.finished_at.value_or(job.created_at), id);
+    }
+  }
+  if (finished.size() < excess) return false;
+  std::partial_sort(finished.begin(), finished.begin() + static_cast<std::ptrdiff_t>(excess),
+                    finished.end());
+  for (std::size_t i = 0; i < excess; ++i) {
+    const core::JobId id = finished[i].second;
+    const runtime::Job& job = *scheduler_.find(id);
+    retired_names_.insert(job.spec.name);
+    metrics_.forget_job(id, job.state);
+    push_token_hashes_.erase(id);
+    scheduler_.forget(id);
+  }
+  std::string ids;
+  for (std::size_t i = 0; i < std::min<std::size_t>(excess, 5); ++i) {
+    ids += (i == 0 ? "" : ", ") + std::to_string(finished[i].second);
+  }
+  if (excess > 5) ids += " and " + std::to_string(excess - 5) + " more";
+  log::notice(std::to_string(excess) + " finished job(s) no longer held in memory, to make room "
+              "under scheduler.max_jobs = " + std::to_string(options_.max_jobs) + " (ids " + ids +
+              "); their history stays in the database");
+  return true;
 }
 
 std::optional<http::ControlError> JobService::add(core::JobSpec spec, core::JobId& id,
                                                   std::string push_token_sha256) {
   if (auto taken = name_taken(spec.name)) return taken;
-  if (scheduler_.jobs().size() >= options_.max_jobs) {
-    return http::ControlError{http::ControlFailure::unavailable,
-                              "job limit reached (scheduler.max_jobs = " +
-                                  std::to_string(options_.max_jobs) + ")"};
-  }
+  if (!make_room(1)) return job_limit_reached();
   id = next_id_++;
   const auto now = clock_.wall_now();
   record_job_({id, spec.name, config::job_spec_to_json(spec), now, push_token_sha256});

@@ -63,7 +63,8 @@ class JobService final : public http::JobControl {
 
   /// Puts back every job `store` holds (read directly: start-up, before anything is served);
   /// running ones resume after their last committed step. A job whose stored spec no longer
-  /// parses is logged and left in the database, its name taken.
+  /// parses is logged and left in the database, its name taken. Beyond max_jobs, the finished
+  /// jobs that finished first stay in the database only (their names taken).
   Result<void> restore(store::SqliteJobStore& store);
   /// Loads the queue file and adds its new jobs, all or nothing; logs what happened and sets
   /// vapor_config_last_reload_successful. Returns false when the file was refused.
@@ -101,6 +102,11 @@ class JobService final : public http::JobControl {
   [[nodiscard]] std::optional<http::ControlError> name_taken(const std::string& name) const;
   [[nodiscard]] std::optional<http::ControlError> check_exists(core::JobId id) const;
   void queue_refused();
+  /// Room for `count` new jobs under max_jobs: forgets the finished jobs that finished first,
+  /// as many as it takes (their history stays in the database, their names taken). False, and
+  /// nothing forgotten, when queued and running jobs leave too little room.
+  bool make_room(std::size_t count);
+  [[nodiscard]] http::ControlError job_limit_reached() const;
 
   JobServiceOptions options_;
   runtime::Scheduler& scheduler_;
@@ -110,6 +116,9 @@ class JobService final : public http::JobControl {
   std::function<void()> rearm_;
   core::JobId next_id_ = 1;
   std::unordered_set<std::string> unrestorable_names_;  ///< in the database, not the scheduler
+  /// Finished jobs forgotten to make room (or not restored for want of it): in the database,
+  /// not the scheduler. Their names stay taken, as the database's unique names require.
+  std::unordered_set<std::string> retired_names_;
   std::unordered_map<core::JobId, std::string> push_token_hashes_;  ///< SHA-256 hex, by job
   bool queue_loaded_ = false;
   bool last_reload_successful_ = false;

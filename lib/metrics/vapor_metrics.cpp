@@ -300,6 +300,12 @@ void VaporMetrics::on_state_changed(const core::JobStateChanged& event) {
   }
 }
 
+void VaporMetrics::forget_job(core::JobId id, core::JobState state) {
+  Impl& impl = *impl_;
+  impl.jobs_in_state[index_of(state)]->Decrement();
+  if (impl.jobs.erase(id) > 0) ++impl.jobs_generation;  // finished_order's entry goes stale
+}
+
 std::size_t VaporMetrics::expire_finished(core::WallTime now) {
   Impl& impl = *impl_;
   std::size_t removed = 0;

@@ -61,6 +61,10 @@ class VaporMetrics final : public core::JobEventListener {
   void on_step(const core::StepRecorded& event) override;
   void on_state_changed(const core::JobStateChanged& event) override;
 
+  /// Removes a job vapord no longer holds (a finished job evicted under scheduler.max_jobs):
+  /// its series if they have not expired yet, and its count in vapor_jobs{state}.
+  void forget_job(core::JobId id, core::JobState state);
+
   /// Removes the series of jobs that finished more than `finished_job_ttl` before `now`.
   /// Returns how many jobs were removed.
   std::size_t expire_finished(core::WallTime now);

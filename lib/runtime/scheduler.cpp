@@ -110,6 +110,15 @@ Result<Job*> Scheduler::find_mutable(core::JobId id) {
   return &it->second;
 }
 
+bool Scheduler::forget(core::JobId id) {
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end() || !core::is_terminal(it->second.state)) return false;
+  // A finished job is in no ready set and holds no slot; a stale wake-up finds it gone.
+  ids_by_name_.erase(it->second.spec.name);
+  jobs_.erase(it);
+  return true;
+}
+
 Result<void> Scheduler::start(core::JobId id) {
   auto found = find_mutable(id);
   if (!found) return found.error();

@@ -131,6 +131,11 @@ class Scheduler {
   /// longer running (a stop or a stall ended it first).
   void finish(core::JobId id, const ExternalEnd& end);
 
+  /// Forgets a finished job (complete, failed or stopped) to make room under max_jobs: it
+  /// leaves `jobs()`, and keeping its name and id taken is the caller's part. False when the
+  /// job is unknown or has not finished.
+  bool forget(core::JobId id);
+
   /// Takes the steps and checks due by now, at most `max_steps_per_advance` of them; when more
   /// are due, `next_deadline()` is already past and the caller simply calls again.
   void advance();

@@ -225,6 +225,73 @@ TEST_F(JobServiceTest, AJobThatCannotBeRestoredKeepsItsNameAndItsHistory) {
   EXPECT_EQ(stored->front().name, "legacy") << "its row stays in the database";
 }
 
+/// vapor_jobs{state="..."} as /metrics shows it.
+std::string jobs_in_state(const Daemon& daemon, const std::string& state) {
+  const std::string text = daemon.metrics_.render();
+  const std::string name = "\nvapor_jobs{state=\"" + state + "\"} ";
+  const auto at = text.find(name);
+  return at == std::string::npos ? "<absent>" : text.substr(at + name.size(), 1);
+}
+
+TEST_F(JobServiceTest, FinishedJobsMakeRoomUnderMaxJobsFirstFinishedFirstAndKeepTheirNames) {
+  Daemon daemon(dir_, 3);
+  core::JobId id = 0;
+  for (const char* name : {"a", "b", "c"}) ASSERT_FALSE(daemon.jobs_.submit(manual_spec(name), id));
+  daemon.clock_.advance(milliseconds(10));
+  ASSERT_FALSE(daemon.jobs_.stop(2));  // b finishes first
+  daemon.clock_.advance(milliseconds(10));
+  ASSERT_FALSE(daemon.jobs_.stop(1));
+
+  ASSERT_FALSE(daemon.jobs_.submit(manual_spec("d"), id)) << "a finished job makes room";
+  EXPECT_EQ(daemon.scheduler_.find("b"), nullptr) << "the one that finished first goes";
+  EXPECT_NE(daemon.scheduler_.find("a"), nullptr);
+  EXPECT_EQ(daemon.scheduler_.jobs().size(), 3u);
+  EXPECT_EQ(jobs_in_state(daemon, "stopped"), "1");
+
+  auto taken = daemon.jobs_.submit(manual_spec("b"), id);
+  ASSERT_TRUE(taken) << "its name stays taken: the database still holds it";
+  EXPECT_EQ(taken->kind, http::ControlFailure::conflict);
+  EXPECT_NE(taken->message.find("no longer held in memory"), std::string::npos) << taken->message;
+  write_queue("  - {name: b, epochs: 1}\n");
+  EXPECT_TRUE(daemon.jobs_.load_queue("test")) << "a queue file still listing it is fine";
+  EXPECT_EQ(daemon.scheduler_.find("b"), nullptr) << "and does not bring it back";
+
+  ASSERT_FALSE(daemon.jobs_.submit(manual_spec("e"), id));
+  EXPECT_EQ(daemon.scheduler_.find("a"), nullptr);
+  auto full = daemon.jobs_.submit(manual_spec("f"), id);
+  ASSERT_TRUE(full) << "c, d and e are all queued: nothing can go";
+  EXPECT_EQ(full->kind, http::ControlFailure::unavailable);
+  EXPECT_NE(full->message.find("raise scheduler.max_jobs"), std::string::npos) << full->message;
+  EXPECT_EQ(daemon.scheduler_.jobs().size(), 3u);
+}
+
+TEST_F(JobServiceTest, ARestoreBeyondMaxJobsHoldsTheActiveAndLatestFinishedJobs) {
+  {
+    Daemon first(dir_, 10);
+    core::JobId id = 0;
+    for (const char* name : {"a", "b", "c", "d", "e"}) {
+      ASSERT_FALSE(first.jobs_.submit(manual_spec(name), id));
+    }
+    for (const core::JobId finishing : {3, 1, 4, 2}) {  // e stays queued
+      first.clock_.advance(milliseconds(10));
+      ASSERT_FALSE(first.jobs_.stop(finishing));
+    }
+    ASSERT_TRUE(first.store_->flush());
+  }
+  Daemon second(dir_, 3);
+  ASSERT_TRUE(second.jobs_.restore(*second.store_));
+  std::vector<std::string> held;
+  for (const auto& [id, job] : second.scheduler_.jobs()) held.push_back(job.spec.name);
+  EXPECT_EQ(held, (std::vector<std::string>{"b", "d", "e"}))
+      << "the queued job and the two that finished last";
+  core::JobId id = 0;
+  auto taken = second.jobs_.submit(manual_spec("c"), id);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->kind, http::ControlFailure::conflict);
+  ASSERT_FALSE(second.jobs_.submit(manual_spec("f"), id)) << "not 503 forever: d makes room";
+  EXPECT_EQ(id, 6) << "ids continue after every stored job";
+}
+
 TEST(StatusLineTest, SaysTheCountsAndEveryTroubleAnOperatorMustSee) {
   DaemonStatus status;
   status.queued = 2;

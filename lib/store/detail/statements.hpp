@@ -25,4 +25,16 @@ struct CachedStatements {
   static Result<CachedStatements> prepare(Database& db);
 };
 
+/// Resets a statement when a read loop ends, however it ends.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(Statement& statement) : statement_(statement) {}
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+  ~ResetOnExit() { statement_.reset(); }
+
+ private:
+  Statement& statement_;
+};
+
 }  // namespace vapor::store::detail

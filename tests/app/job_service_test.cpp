@@ -12,6 +12,7 @@
 #include "runtime/scheduler.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "support/daemon_process.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::app {
 namespace {
@@ -57,14 +58,9 @@ class Daemon {
 };
 
 core::JobSpec manual_spec(std::string name) {
-  core::JobSpec spec;
-  spec.name = std::move(name);
+  auto spec = testing::simulated_job(std::move(name), 50, milliseconds(100),
+                                     core::StartMode::manual);
   spec.model = "resnet50";
-  spec.epochs = 1;
-  spec.steps_per_epoch = 50;
-  spec.step_interval = milliseconds(100);
-  spec.seed = core::seed_from_name(spec.name);
-  spec.start = core::StartMode::manual;
   return spec;
 }
 

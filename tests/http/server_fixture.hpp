@@ -27,6 +27,7 @@
 #include "runtime/scheduler_driver.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "store/store_thread.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::testing {
 
@@ -200,13 +201,7 @@ class TestServer {
 
 inline core::JobSpec fast_job(std::string name, std::uint64_t steps,
                               std::chrono::milliseconds interval = std::chrono::milliseconds(2)) {
-  core::JobSpec spec;
-  spec.name = std::move(name);
-  spec.epochs = 1;
-  spec.steps_per_epoch = steps;
-  spec.step_interval = interval;
-  spec.seed = core::seed_from_name(spec.name);
-  return spec;
+  return simulated_job(std::move(name), steps, interval);
 }
 
 }  // namespace vapor::testing

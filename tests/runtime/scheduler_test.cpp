@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/simulator.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::runtime {
 namespace {
@@ -51,13 +52,7 @@ class Recorder final : public core::JobEventListener {
 };
 
 core::JobSpec spec(std::string name, std::uint64_t steps = 20, milliseconds interval = milliseconds(100)) {
-  core::JobSpec s;
-  s.name = std::move(name);
-  s.epochs = 1;
-  s.steps_per_epoch = steps;
-  s.step_interval = interval;
-  s.seed = core::seed_from_name(s.name);
-  return s;
+  return testing::simulated_job(std::move(name), steps, interval);
 }
 
 class SchedulerTest : public ::testing::Test {

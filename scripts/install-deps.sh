@@ -11,8 +11,9 @@ packages=(
 )
 test_packages=(googletest libgtest-dev libgmock-dev sqlite3 python3 python3-websockets prometheus
                prometheus-alertmanager python3-yaml chromium clang libclang-rt-14-dev llvm
-               # the real-systemd test: systemd booted in namespaces (tests/systemd)
-               systemd util-linux procps adduser)
+               # the real-systemd test (tests/systemd): systemd booted in namespaces;
+               # libnss-systemd gives its dynamic users their names
+               systemd libnss-systemd util-linux procps adduser)
 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=("${test_packages[@]}")

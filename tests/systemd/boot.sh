@@ -21,7 +21,13 @@ mkdir /mnt/upper /mnt/work /mnt/root
 mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/upper,workdir=/mnt/work /mnt/root
 root=/mnt/root
 
+# `cmake --install` writes install_manifest.txt into the build folder: an overlay on it (in this
+# namespace only) takes that write onto the tmpfs, and the host's build tree stays as it was.
+mkdir /mnt/build-upper /mnt/build-work
+mount -t overlay overlay \
+  -o "lowerdir=$build_dir,upperdir=/mnt/build-upper,workdir=/mnt/build-work" "$build_dir"
 DESTDIR=$root cmake --install "$build_dir" --prefix /usr >/dev/null
+umount "$build_dir"
 cp -a "$stage_dir"/. "$root"/
 
 # The kernel's interfaces: our own proc (of the new PID namespace), sys and its sysctls

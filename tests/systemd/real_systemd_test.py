@@ -5,8 +5,9 @@ an administrator would drive it.
 usage: real_systemd_test.py BUILD_DIR TOY_TRAINER
 
 It never touches the host: the boot runs in its own PID, mount, UTS, IPC, network and cgroup
-namespaces (every mount private, every write on a tmpfs), in a cgroup of its own made for it and
-removed after it; the host's / is only the read-only lower layer of an overlay. The one process
+namespaces (every mount private, every write on a tmpfs, the build folder's install manifest
+included), in a cgroup of its own made for it and removed after it; the host's / is only the
+read-only lower layer of an overlay, and no core file can leave it (LimitCORE=0). The one process
 it signals from outside is the namespace's PID 1, which it started. Exits 77 (skipped) where
 that cannot be done: not root, no unshare, no cgroup2 hierarchy, no overlayfs.
 
@@ -36,6 +37,7 @@ import unittest
 
 SKIP = 77
 PR_SET_PDEATHSIG = 1
+CGROUP_PREFIX = "vapor-systemd-test-"
 UNIFIED_CANDIDATES = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORT = 9786  # the packaged vapord.yaml's; the boot has a network namespace of its own
@@ -90,9 +92,11 @@ def stage_tree(stage):
     write("etc/systemd/system/vapor-test.target",
           "[Unit]\nDescription=Vapor real-systemd test boot\nRequires=basic.target\n"
           "After=basic.target\nAllowIsolate=yes\n")
-    # Only the timings change: the unit's hardening, notify type and restart policy stay.
+    # Only the timings change: the unit's hardening, notify type and restart policy stay. No
+    # core file from the watchdog's SIGABRT: the kernel's core_pattern is the host's (it may
+    # pipe cores to a helper that runs outside these namespaces).
     write("etc/systemd/system/vapord.service.d/50-test-timings.conf",
-          f"[Service]\nWatchdogSec={WATCHDOG_SECONDS}s\nRestartSec=1s\n")
+          f"[Service]\nWatchdogSec={WATCHDOG_SECONDS}s\nRestartSec=1s\nLimitCORE=0\n")
     write("etc/hostname", "vapor-systemd-test\n")
     os.makedirs(os.path.join(stage, "opt/vapor-test"))
     shutil.copy(TOY_TRAINER, os.path.join(stage, "opt/vapor-test/toy_trainer.py"))
@@ -102,13 +106,26 @@ class Boot:
     """systemd as PID 1 of new namespaces, in a cgroup made for it."""
 
     def __init__(self, build_dir):
-        self.scratch = tempfile.mkdtemp(prefix="vapor-systemd-test-")
+        # The stage and the console log on a tmpfs too, where the host has one for it.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.scratch = tempfile.mkdtemp(prefix="vapor-systemd-test-", dir=shm)
+        self.cgroup = os.path.join(cgroup2_root(), f"{CGROUP_PREFIX}{os.getpid()}")
+        self.unshare = None
+        self.pid = None
+        self.pidfd = None
+        self.console = open(os.path.join(self.scratch, "console.log"), "w+")
+        try:
+            self._boot(build_dir)
+        except BaseException:
+            self.close()
+            raise
+
+    def _boot(self, build_dir):
         stage = os.path.join(self.scratch, "stage")
         os.makedirs(stage)
         stage_tree(stage)
-        self.cgroup = os.path.join(cgroup2_root(), f"vapor-systemd-test-{os.getpid()}")
+        remove_stale_cgroups()
         os.mkdir(self.cgroup)
-        self.console = open(os.path.join(self.scratch, "console.log"), "w+")
         cgroup_procs = os.path.join(self.cgroup, "cgroup.procs")
 
         def enter_cgroup():
@@ -124,7 +141,8 @@ class Boot:
         self.pid = self._init_pid()
 
     def _init_pid(self):
-        """The host pid of the namespace's PID 1 (unshare's one child)."""
+        """The host pid of the namespace's PID 1 (unshare's one child), and a pidfd of it so
+        that it is the one signalled even if its pid were reused after it ended."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.unshare.poll() is not None:
@@ -133,6 +151,7 @@ class Boot:
             with open(path) as f:
                 children = f.read().split()
             if children:
+                self.pidfd = os.pidfd_open(int(children[0]))
                 return int(children[0])
             time.sleep(0.05)
         raise AssertionError("unshare started no child")
@@ -143,7 +162,8 @@ class Boot:
             return f.read()
 
     def run(self, *command, check=True, timeout=60, input=None):
-        """A command inside the boot (its root, namespaces and cgroup)."""
+        """A command inside the boot (its root and namespaces; the process stays in this test's
+        own cgroup on the host)."""
         result = subprocess.run(
             ["nsenter", "--target", str(self.pid), "--mount", "--uts", "--ipc", "--net",
              "--pid", "--cgroup", "--root", "--wd", "--", *command],
@@ -182,22 +202,44 @@ class Boot:
         return self.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, check=False).stdout
 
     def close(self):
-        if self.unshare.poll() is None:
-            # systemd in a container leaves on SIGRTMIN+4 (poweroff) by ending the namespace.
-            self.run("systemctl", "poweroff", "--no-block", check=False, timeout=10)
+        if self.unshare is not None and self.unshare.poll() is None:
+            if self.pid is not None:
+                # systemd in a container leaves on poweroff by ending the namespace.
+                self.run("systemctl", "poweroff", "--no-block", check=False, timeout=10)
             try:
                 self.unshare.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.kill(self.pid, 9)  # the namespace's PID 1: every process in it goes with it
+                if self.pidfd is not None:  # the namespace's PID 1: all in it go with it
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                self.unshare.kill()  # --kill-child: its child goes with it
                 self.unshare.wait(timeout=30)
-        remove_cgroup(self.cgroup)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        if os.path.isdir(self.cgroup):
+            remove_cgroup(self.cgroup)
         self.console.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def remove_cgroup(path):
+def remove_stale_cgroups():
+    """The cgroups of earlier runs that were killed before they could remove them (their test
+    process is gone): removed where empty."""
+    root = cgroup2_root()
+    for name in os.listdir(root):
+        if not name.startswith(CGROUP_PREFIX):
+            continue
+        owner = name[len(CGROUP_PREFIX):]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            try:
+                remove_cgroup(os.path.join(root, name), timeout=1)
+            except AssertionError:
+                pass  # still holds processes: not ours to end
+
+
+def remove_cgroup(path, timeout=10):
     """The test's cgroup and what systemd made under it, deepest first, once they are empty."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while os.path.isdir(path):
         for folder, _, _ in sorted(os.walk(path), key=lambda entry: -entry[0].count("/")):
             try:
@@ -226,6 +268,7 @@ class RealSystemdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.boot = Boot(BUILD_DIR)
+        cls.addClassCleanup(cls.boot.close)  # also when the rest of setUpClass fails
         state = wait_until(
             "the boot to finish",
             lambda: cls.boot.run("systemctl", "is-system-running", check=False).stdout.strip()
@@ -235,11 +278,6 @@ class RealSystemdTest(unittest.TestCase):
         if state == "degraded":
             failed = cls.boot.run("systemctl", "--failed", "--no-legend", check=False).stdout
             print(f"boot is degraded (units of the host that fail in a container):\n{failed}")
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.boot is not None:
-            cls.boot.close()
 
     def token(self):
         return self.boot.run("cat", "/var/lib/vapor/api-token").stdout.strip()
@@ -332,12 +370,11 @@ class RealSystemdTest(unittest.TestCase):
             timeout=WATCHDOG_SECONDS * 3 + 15)
         self.assertIn("Watchdog timeout", self.boot.journal("vapord"))
         wait_until("/readyz after the restart", lambda: self.boot.http("/readyz")[0] == 200, 20)
-        resumed = wait_until("the job to step on past where it was", lambda: [
+        wait_until("the job to step on past where it was", lambda: [
             job for job in self.jobs()
             if job["id"] == job_id and job["state"] in ("running", "complete")
             and job["step"] > step_before],
             timeout=30)
-        self.assertTrue(resumed)
 
     def test_5_stop_is_clean_and_the_database_sound(self):
         self.boot.run("systemctl", "stop", "vapord")
@@ -376,9 +413,9 @@ class RealSystemdTest(unittest.TestCase):
         self.boot.run("systemctl", "start", "vapord")
         self.assertEqual(self.boot.run("stat", "-c", "%U", "/var/lib/vapor").stdout.strip(),
                          "vapor", "the state directory moved to the real user")
-        job = wait_until("the trainer to report steps", lambda: [
+        wait_until("the trainer to report steps", lambda: [
             job for job in self.jobs() if job["name"] == "real-trainer" and job.get("step", 0) > 0],
-            timeout=30)[0]
+            timeout=30)
         trainer = self.boot.run("pgrep", "-f", "toy_trainer.py").stdout.split()
         self.assertEqual(len(trainer), 1)
         self.assertEqual(self.boot.run("ps", "-o", "user=", "-p", trainer[0]).stdout.strip(),
@@ -396,7 +433,6 @@ class RealSystemdTest(unittest.TestCase):
                             "2>/dev/null", check=False).stdout
         self.assertIn("SIGTERM: saving and leaving", log)
         self.assertEqual(self.integrity("/var/lib/vapor/vapor.db"), "ok")
-        self.assertGreater(job["step"], 0)
 
 
 def main():

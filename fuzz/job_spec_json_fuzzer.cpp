@@ -8,7 +8,7 @@
 
 #include "config/queue_file.hpp"
 #include "core/job_spec.hpp"
-#include "fuzz_check.hpp"
+#include "config_checks.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace vapor;

@@ -9,7 +9,7 @@
 #include "config/daemon_config.hpp"
 #include "config/queue_file.hpp"
 #include "core/job_spec.hpp"
-#include "fuzz_check.hpp"
+#include "config_checks.hpp"
 
 namespace vapor::fuzz {
 namespace {

@@ -96,6 +96,7 @@ class SchedulerControl final : public http::JobControl {
   [[nodiscard]] bool push_token_matches(core::JobId, std::string_view) const override {
     return false;  // only the API token opens anything here
   }
+  [[nodiscard]] bool retired(std::string_view) const override { return false; }
 
  private:
   template <class Change>

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <utility>
 
 #include <boost/asio/error.hpp>
 
@@ -59,23 +61,53 @@ void QueueWatcher::cancel() {
   stream_.close(ignored);
 }
 
-std::string QueueWatcher::rewatch() {
-  // The folders the path goes through: its own, and that of each symlink's target in turn
-  // (a relative target is relative to the link's folder). The last is the real file's folder.
-  std::vector<fs::path> folders{folder_of(file_)};
-  names_ = {file_.filename().string()};
-  fs::path at = file_;
+namespace {
+
+/// Every directory entry whose change can change what `file` names, as (folder, name): the
+/// path's own last entry, each symlink met while resolving it component by component (as the
+/// kernel does: a link anywhere on the way, to a file or to a folder; a relative target is read
+/// from the link's folder), and the entry of the file it ends at.
+std::vector<std::pair<fs::path, std::string>> entries_on_the_way(const fs::path& file) {
+  std::vector<std::pair<fs::path, std::string>> entries{
+      {folder_of(file), file.filename().string()}};
   std::error_code error;
-  for (int hop = 0; hop < max_symlink_hops && fs::is_symlink(at, error); ++hop) {
-    const fs::path target = fs::read_symlink(at, error);
-    if (error) break;
-    at = target.is_absolute() ? target : folder_of(at) / target;
-    folders.push_back(folder_of(at));
-    names_.push_back(at.filename().string());
+  const fs::path absolute = fs::absolute(file, error);
+  if (error) return entries;
+  std::deque<fs::path> parts(absolute.begin(), absolute.end());  // "/", "etc", "vapor", ...
+  fs::path resolved;
+  int hops = 0;
+  while (!parts.empty()) {
+    const fs::path part = std::move(parts.front());
+    parts.pop_front();
+    if (part == "/") {
+      resolved = part;  // the root, or an absolute link target starting again from it
+    } else if (part.empty() || part == ".") {
+      continue;
+    } else if (part == "..") {
+      resolved = resolved.parent_path();  // `resolved` holds no link: this is the real parent
+    } else if (const fs::path next = resolved / part;
+               hops < max_symlink_hops && fs::is_symlink(next, error)) {
+      ++hops;
+      entries.emplace_back(resolved, part.string());
+      const fs::path target = fs::read_symlink(next, error);
+      if (error) break;
+      parts.insert(parts.begin(), target.begin(), target.end());
+    } else {
+      resolved = next;
+    }
   }
-  if (const fs::path real = fs::canonical(file_, error); !error) {
-    folders.push_back(folder_of(real));
-    names_.push_back(real.filename().string());
+  entries.emplace_back(folder_of(resolved), resolved.filename().string());
+  return entries;
+}
+
+}  // namespace
+
+std::string QueueWatcher::rewatch() {
+  std::vector<fs::path> folders;
+  names_.clear();
+  for (auto& [folder, name] : entries_on_the_way(file_)) {
+    folders.push_back(std::move(folder));
+    names_.push_back(std::move(name));
   }
 
   std::vector<Watch> watches;
@@ -118,22 +150,22 @@ void QueueWatcher::do_read() {
       [this](const boost::system::error_code& ec, std::size_t bytes) { on_read(ec, bytes); });
 }
 
-bool QueueWatcher::relevant(const inotify_event& event, const char* name) {
-  if ((event.mask & IN_Q_OVERFLOW) != 0) return true;  // events lost: check anyway
-  if ((event.mask & IN_IGNORED) != 0) return true;     // a link target's folder went away
-  if (event.len == 0) return false;
-  if (std::find(names_.begin(), names_.end(), name) != names_.end()) {
-    // A bare create is a file still being written (its close will follow), unless it is a
-    // symlink, which is complete at once (ln -s).
-    if ((event.mask & IN_CREATE) == 0) return true;
+QueueWatcher::Relevance QueueWatcher::relevance(const inotify_event& event,
+                                                const char* name) const {
+  if ((event.mask & IN_Q_OVERFLOW) != 0) return Relevance::changed;  // events lost
+  if ((event.mask & IN_IGNORED) != 0) return Relevance::look;  // a link's folder went away
+  if (event.len == 0 || std::find(names_.begin(), names_.end(), name) == names_.end()) {
+    return Relevance::none;
   }
-  if ((event.mask & (IN_CREATE | IN_MOVED_TO)) == 0) return false;
-  // A symlink made or moved into a watched folder may redirect the path (a ConfigMap swaps
-  // its `..data` link in with a rename): look again.
+  if ((event.mask & IN_CREATE) == 0) return Relevance::changed;  // written, moved, deleted
+  // A bare create is a file still being written (its close will follow), unless it is a
+  // symlink, complete at once (ln -s).
   const auto found = std::find_if(watches_.begin(), watches_.end(),
                                   [&](const Watch& w) { return w.descriptor == event.wd; });
   std::error_code error;
-  return found != watches_.end() && fs::is_symlink(found->folder / name, error);
+  return found != watches_.end() && fs::is_symlink(found->folder / name, error)
+             ? Relevance::changed
+             : Relevance::none;
 }
 
 void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t bytes) {
@@ -143,7 +175,7 @@ void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t byte
                  "); changes will be picked up on SIGHUP only");
     return;
   }
-  bool changed = false;
+  bool look = false;
   for (std::size_t offset = 0; offset + sizeof(inotify_event) <= bytes;) {
     inotify_event header{};
     std::memcpy(&header, buffer_ + offset, sizeof header);
@@ -154,10 +186,14 @@ void QueueWatcher::on_read(const boost::system::error_code& ec, std::size_t byte
                    " is no longer watched; changes will be picked up on SIGHUP only");
       return;
     }
-    if (relevant(header, event_name)) changed = true;
+    switch (relevance(header, event_name)) {
+      case Relevance::none: break;
+      case Relevance::look: look = true; break;
+      case Relevance::changed: look = changed_ = true; break;
+    }
     offset += sizeof(inotify_event) + header.len;
   }
-  if (changed) settle();
+  if (look) settle();
   do_read();
 }
 
@@ -173,6 +209,7 @@ void QueueWatcher::on_settled() {
   if (auto problem = rewatch(); !problem.empty()) log::warning("queue watcher: " + problem);
   const Fingerprint now = fingerprint();
   if (!now.exists) {
+    changed_ = false;
     if (!reported_gone_) {
       log::warning("queue file " + file_.string() +
                    " is gone (deleted, moved away or a dangling link): its jobs keep running "
@@ -184,11 +221,14 @@ void QueueWatcher::on_settled() {
     return;
   }
   reported_gone_ = false;
+  // A write to the file is a change even where its size and time did not move (a same-size
+  // save within one clock tick); a folder event that redirected nothing is not.
   const bool same = last_.exists && now.device == last_.device && now.inode == last_.inode &&
                     now.size == last_.size && now.modified.tv_sec == last_.modified.tv_sec &&
                     now.modified.tv_nsec == last_.modified.tv_nsec;
   last_ = now;
-  if (!same) on_change_();
+  const bool written = std::exchange(changed_, false);
+  if (!same || written) on_change_();
 }
 
 }  // namespace vapor::app

@@ -15,11 +15,11 @@
 namespace vapor::app {
 
 /// Calls `on_change` when the queue file is written, replaced (an editor's rename), created,
-/// deleted, or when a symlink on its way changes (a symlinked file, a Kubernetes ConfigMap's
-/// `..data` swap): inotify on the file's folder and on the folder of every symlink's target.
-/// Bursts of events within `settle` are merged into one check, which calls `on_change` only if
-/// the file the path names changed (another file, size or modification time) or is gone; a gone
-/// file is logged once. Event-loop thread only.
+/// deleted, or when a symlink anywhere on its way changes (a file linked into /etc/vapor, a
+/// `current` folder link swapped to a new release, a Kubernetes ConfigMap's `..data` swap):
+/// inotify on the folder of the file and of every symlink met while resolving its path. Bursts
+/// of events within `settle` are merged into one check; a gone file is logged once. Event-loop
+/// thread only.
 class QueueWatcher {
  public:
   QueueWatcher(const boost::asio::any_io_executor& executor, std::filesystem::path file,
@@ -49,7 +49,10 @@ class QueueWatcher {
 
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);
-  [[nodiscard]] bool relevant(const inotify_event& event, const char* name);
+  /// What an event means: nothing for us, a reason to look again (the file may have been
+  /// redirected), or a change of one of the entries on the file's way.
+  enum class Relevance { none, look, changed };
+  [[nodiscard]] Relevance relevance(const inotify_event& event, const char* name) const;
   void settle();
   void on_settled();
   /// Watches the folders the path passes through now, and forgets those it no longer does.
@@ -63,7 +66,8 @@ class QueueWatcher {
   std::function<void()> on_change_;
   std::chrono::milliseconds settle_;
   std::vector<Watch> watches_;
-  std::vector<std::string> names_;  ///< file names on the path's way (the file, each link)
+  std::vector<std::string> names_;  ///< entries on the path's way: the file, each link met
+  bool changed_ = false;            ///< an entry on the way changed since the last check
   Fingerprint last_;
   bool reported_gone_ = false;
   alignas(8) char buffer_[4096];

@@ -50,7 +50,7 @@ class QueueWatcherTest : public ::testing::Test {
 TEST_F(QueueWatcherTest, AWriteAndARenameIntoPlaceAreEachOneChange) {
   write_file(dir_ / "jobs.yaml", "one");
   watch(dir_ / "jobs.yaml");
-  write_file(dir_ / "jobs.yaml", "two");
+  write_file(dir_ / "jobs.yaml", "two");  // same size, same inode, maybe the same mtime tick
   settle();
   write_file(dir_ / "jobs.yaml.tmp", "three");
   fs::rename(dir_ / "jobs.yaml.tmp", dir_ / "jobs.yaml");
@@ -79,6 +79,28 @@ TEST_F(QueueWatcherTest, AFileBehindASymlinkIsWatchedWhereItLives) {
   settle();
   EXPECT_EQ(seen_, (std::vector<std::string>{"edited where it lives", "next",
                                              "the new target edited"}));
+}
+
+TEST_F(QueueWatcherTest, AFolderLinkSwappedOnTheWayIsSeen) {
+  // /etc/vapor/jobs.yaml -> /srv/app/current/jobs.yaml, and `current` moves to a new release.
+  fs::create_directories(dir_ / "etc" / "vapor");
+  for (const char* release : {"release-1", "release-2"}) {
+    fs::create_directories(dir_ / "srv" / "app" / release);
+    write_file(dir_ / "srv" / "app" / release / "jobs.yaml", release);
+  }
+  fs::create_directory_symlink("release-1", dir_ / "srv" / "app" / "current");
+  fs::create_symlink(dir_ / "srv" / "app" / "current" / "jobs.yaml",
+                     dir_ / "etc" / "vapor" / "jobs.yaml");
+  watch(dir_ / "etc" / "vapor" / "jobs.yaml");
+
+  fs::create_directory_symlink("release-2", dir_ / "srv" / "app" / "current.new");
+  fs::rename(dir_ / "srv" / "app" / "current.new", dir_ / "srv" / "app" / "current");
+  settle();
+  write_file(dir_ / "srv" / "app" / "release-2" / "jobs.yaml", "release-2 edited");
+  settle();
+  write_file(dir_ / "srv" / "app" / "release-1" / "jobs.yaml", "no longer ours");
+  settle();
+  EXPECT_EQ(seen_, (std::vector<std::string>{"release-2", "release-2 edited"}));
 }
 
 TEST_F(QueueWatcherTest, AConfigMapUpdateIsSeen) {

@@ -90,11 +90,11 @@ std::chrono::milliseconds expiry_period(std::chrono::milliseconds finished_job_t
                     std::chrono::milliseconds(10'000));
 }
 
-/// How often retention runs: every minute, or more often for a retention shorter than ten minutes
-/// (a tenth of it, at least every second), so that points never outstay it by much.
 /// How long App's destructor runs the loop to finish work an unfinished run left behind.
 constexpr std::chrono::seconds teardown_drain{5};
 
+/// How often retention runs: every minute, or more often for a retention shorter than ten minutes
+/// (a tenth of it, at least every second), so that points never outstay it by much.
 std::chrono::milliseconds prune_period(std::chrono::milliseconds keep_points) {
   return std::clamp(keep_points / 10, std::chrono::milliseconds(1000),
                     std::chrono::milliseconds(60'000));

@@ -1,11 +1,13 @@
 #include "app/job_service.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
 #include "core/simulator.hpp"
 #include "http/access.hpp"
+#include "http/request_target.hpp"
 #include "metrics/vapor_metrics.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
@@ -77,7 +79,7 @@ Result<void> JobService::restore(store::SqliteJobStore& store) {
   for (auto& row : *stored) {
     next_id_ = std::max(next_id_, row.id + 1);
     if (left_in_store.contains(row.id)) {
-      retired_names_.insert(row.name);
+      retire(row.id, row.name);
       continue;
     }
     auto spec = config::parse_job_spec(
@@ -231,6 +233,20 @@ std::optional<http::ControlError> JobService::name_taken(const std::string& name
   return std::nullopt;
 }
 
+void JobService::retire(core::JobId id, const std::string& name) {
+  retired_names_.insert(name);
+  retired_ids_.insert(id);
+}
+
+bool JobService::retired(std::string_view ref) const {
+  if (const auto id = http::parse_unsigned(ref);
+      id && *id <= static_cast<std::uint64_t>(std::numeric_limits<core::JobId>::max()) &&
+      retired_ids_.contains(static_cast<core::JobId>(*id))) {
+    return true;
+  }
+  return retired_names_.contains(std::string(ref));
+}
+
 http::ControlError JobService::job_limit_reached() const {
   return {http::ControlFailure::unavailable,
           "job limit reached: all scheduler.max_jobs = " + std::to_string(options_.max_jobs) +
@@ -254,7 +270,7 @@ bool JobService::make_room(std::size_t count) {
   for (std::size_t i = 0; i < excess; ++i) {
     const core::JobId id = finished[i].second;
     const runtime::Job& job = *scheduler_.find(id);
-    retired_names_.insert(job.spec.name);
+    retire(id, job.spec.name);
     metrics_.forget_job(id, job.state);
     push_token_hashes_.erase(id);
     scheduler_.forget(id);

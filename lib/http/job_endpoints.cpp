@@ -71,8 +71,26 @@ const runtime::Job* find_job(const runtime::Scheduler& scheduler, std::string_vi
 
 namespace {
 
-Response job_not_found(std::string_view ref, const Request& request) {
+Response job_not_found(std::string_view ref, const Request& request,
+                       const RouterContext& context) {
+  if (context.control.retired(ref)) {
+    return error(404, "not_found",
+                 "job \"" + std::string(ref) +
+                     "\" has finished and is no longer held in memory (scheduler.max_jobs); its "
+                     "history stays in the database",
+                 request);
+  }
   return error(404, "not_found", "no job with id or name \"" + std::string(ref) + "\"", request);
+}
+
+/// A push job's points or finish for a job that left memory: it had finished, as DESIGN's 409.
+std::optional<Response> retired_push_job(std::string_view ref, const Request& request,
+                                         const RouterContext& context) {
+  if (!context.control.retired(ref)) return std::nullopt;
+  return error(409, "job_finished",
+               "job \"" + std::string(ref) +
+                   "\" has finished (and is no longer held in memory); it takes no more points",
+               request);
 }
 
 /// Checks that a body is JSON, locating the first syntax error as the config errors do.
@@ -135,11 +153,11 @@ template <class Change>
 Response change_job(const Target& target, const Request& request, RouterContext& context,
                     Change change) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return job_not_found(target.job_ref, request, context);
   const core::JobId id = job->id;
   if (const auto refused = change(context.control, id)) return control_error(*refused, request);
   job = context.scheduler.find(id);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return job_not_found(target.job_ref, request, context);
   return json_response(200, job_summary(*job), request);
 }
 
@@ -157,14 +175,14 @@ Response list_jobs(const Target&, const Request& request, RouterContext& context
 
 Response get_job(const Target& target, const Request& request, RouterContext& context) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return job_not_found(target.job_ref, request, context);
   return json_response(200, job_detail(*job), request);
 }
 
 void get_points(const Target& target, const Request& request, RouterContext& context,
                 Deliver deliver) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request, context));
 
   QueryReader query(target.query);
   const auto after_step =
@@ -203,7 +221,7 @@ void get_points(const Target& target, const Request& request, RouterContext& con
 void get_events(const Target& target, const Request& request, RouterContext& context,
                 Deliver deliver) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request, context));
   const core::JobId id = job->id;
   context.history.load_transitions(
       id, [head = head_of(request), id, deliver](Result<std::vector<store::StoredTransition>> loaded) {
@@ -219,7 +237,7 @@ void get_events(const Target& target, const Request& request, RouterContext& con
 void get_log(const Target& target, const Request& request, RouterContext& context,
              Deliver deliver) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return deliver(job_not_found(target.job_ref, request));
+  if (job == nullptr) return deliver(job_not_found(target.job_ref, request, context));
   if (job->spec.kind != core::JobKind::command || !context.read_log) {
     return deliver(error(404, "no_log",
                          "job \"" + job->spec.name +
@@ -285,7 +303,10 @@ Response submit_job(const Target&, const Request& request, RouterContext& contex
 
 Response push_points(const Target& target, const Request& request, RouterContext& context) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) {
+    if (auto finished = retired_push_job(target.job_ref, request, context)) return *finished;
+    return job_not_found(target.job_ref, request, context);
+  }
   const std::string_view content_type = field_value(request, field::content_type);
   const bool ndjson = has_media_type(content_type, ndjson_type);
   if (!ndjson && !has_media_type(content_type, json_type)) {
@@ -306,7 +327,7 @@ Response push_points(const Target& target, const Request& request, RouterContext
     return control_error(*refused, request);
   }
   job = context.scheduler.find(id);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return job_not_found(target.job_ref, request, context);
   return json_response(200,
                        boost::json::object{{"accepted", accepted},
                                            {"rejected", batch->size() - accepted},
@@ -316,7 +337,10 @@ Response push_points(const Target& target, const Request& request, RouterContext
 
 Response finish_job(const Target& target, const Request& request, RouterContext& context) {
   const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) {
+    if (auto finished = retired_push_job(target.job_ref, request, context)) return *finished;
+    return job_not_found(target.job_ref, request, context);
+  }
   if (!has_media_type(field_value(request, field::content_type), json_type)) {
     return error(415, "unsupported_media_type",
                  "the end of a push job is sent as JSON with 'Content-Type: application/json'",
@@ -352,7 +376,7 @@ Response finish_job(const Target& target, const Request& request, RouterContext&
     return control_error(*refused, request);
   }
   job = context.scheduler.find(id);
-  if (job == nullptr) return job_not_found(target.job_ref, request);
+  if (job == nullptr) return job_not_found(target.job_ref, request, context);
   return json_response(200, job_summary(*job), request);
 }
 

@@ -988,7 +988,7 @@ TEST_F(RouterTest, StartAndStopFollowTheJobStates) {
   EXPECT_EQ(get("/api/v1/jobs/1").status(), 200u);
 }
 
-TEST_F(RouterTest, SubmitAtTheJobLimitIs503AndNamesTheLimit) {
+TEST_F(RouterTest, SubmitAtTheJobLimitIs503UnlessAFinishedJobMakesRoom) {
   for (std::size_t i = 0; i < max_jobs; ++i) {
     add_job(make_spec("job-" + std::to_string(i), 20, core::StartMode::manual));
   }
@@ -997,6 +997,21 @@ TEST_F(RouterTest, SubmitAtTheJobLimitIs503AndNamesTheLimit) {
   EXPECT_NE(refused.error_message().find("scheduler.max_jobs = 100"), std::string::npos)
       << refused.error_message();
   EXPECT_EQ(scheduler_.find("one-too-many"), nullptr);
+
+  // A finished job makes room; the API then says where it went.
+  EXPECT_EQ(send(post("/api/v1/jobs/1/stop")).status(), 200u);
+  EXPECT_EQ(send(post("/api/v1/jobs", R"({"name":"one-more","epochs":1})")).status(), 201u);
+  for (const char* ref : {"/api/v1/jobs/1", "/api/v1/jobs/job-0"}) {
+    const Answer gone = get(ref);
+    expect_error(gone, 404, "not_found");
+    EXPECT_NE(gone.error_message().find("no longer held in memory (scheduler.max_jobs)"),
+              std::string::npos)
+        << gone.error_message();
+  }
+  expect_error(get("/api/v1/jobs/999"), 404, "not_found");
+  EXPECT_EQ(get("/api/v1/jobs/999").error_message().find("memory"), std::string::npos);
+  Request points = post("/api/v1/jobs/1/points", R"([{"step":1,"loss":1.0}])");
+  expect_error(send(points), 409, "job_finished");
 }
 
 TEST_F(RouterTest, ACommandJobOverTheApiIs403UnlessAllowed) {

@@ -96,7 +96,9 @@ class SchedulerControl final : public http::JobControl {
   [[nodiscard]] bool push_token_matches(core::JobId, std::string_view) const override {
     return false;  // only the API token opens anything here
   }
-  [[nodiscard]] bool retired(std::string_view) const override { return false; }
+  [[nodiscard]] std::optional<core::JobId> retired(std::string_view) const override {
+    return std::nullopt;
+  }
 
  private:
   template <class Change>

@@ -234,17 +234,20 @@ std::optional<http::ControlError> JobService::name_taken(const std::string& name
 }
 
 void JobService::retire(core::JobId id, const std::string& name) {
-  retired_names_.insert(name);
+  retired_names_.emplace(name, id);
   retired_ids_.insert(id);
 }
 
-bool JobService::retired(std::string_view ref) const {
+std::optional<core::JobId> JobService::retired(std::string_view ref) const {
   if (const auto id = http::parse_unsigned(ref);
       id && *id <= static_cast<std::uint64_t>(std::numeric_limits<core::JobId>::max()) &&
       retired_ids_.contains(static_cast<core::JobId>(*id))) {
-    return true;
+    return static_cast<core::JobId>(*id);
   }
-  return retired_names_.contains(std::string(ref));
+  if (const auto named = retired_names_.find(std::string(ref)); named != retired_names_.end()) {
+    return named->second;
+  }
+  return std::nullopt;
 }
 
 http::ControlError JobService::job_limit_reached() const {

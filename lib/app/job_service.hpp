@@ -87,7 +87,7 @@ class JobService final : public http::JobControl {
   std::optional<http::ControlError> finish(core::JobId id, core::JobState state,
                                            std::string reason) override;
   [[nodiscard]] bool push_token_matches(core::JobId id, std::string_view token) const override;
-  [[nodiscard]] bool retired(std::string_view ref) const override;
+  [[nodiscard]] std::optional<core::JobId> retired(std::string_view ref) const override;
 
   [[nodiscard]] bool queue_loaded() const { return queue_loaded_; }
   [[nodiscard]] bool last_reload_successful() const { return last_reload_successful_; }
@@ -120,7 +120,7 @@ class JobService final : public http::JobControl {
   /// Finished jobs forgotten to make room (or not restored for want of it): in the database,
   /// not the scheduler. Their names stay taken, as the database's unique names require, and
   /// the API can say what became of them. (A few dozen bytes each, for every job ever retired.)
-  std::unordered_set<std::string> retired_names_;
+  std::unordered_map<std::string, core::JobId> retired_names_;
   std::unordered_set<core::JobId> retired_ids_;
   /// Takes job `id` named `name` out of memory's reach, keeping both taken.
   void retire(core::JobId id, const std::string& name);

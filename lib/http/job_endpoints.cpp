@@ -77,7 +77,7 @@ Response job_not_found(std::string_view ref, const Request& request,
     return error(404, "not_found",
                  "job \"" + std::string(ref) +
                      "\" has finished and is no longer held in memory (scheduler.max_jobs); its "
-                     "history stays in the database",
+                     "points and events are still served from the database",
                  request);
   }
   return error(404, "not_found", "no job with id or name \"" + std::string(ref) + "\"", request);
@@ -179,10 +179,27 @@ Response get_job(const Target& target, const Request& request, RouterContext& co
   return json_response(200, job_detail(*job), request);
 }
 
+/// The job whose history is asked for: one held in memory, or one retired to the database
+/// alone (its last step unknown here: the whole stored run is in range).
+struct HistoryOf {
+  core::JobId id = 0;
+  std::uint64_t last_step = 0;
+};
+
+std::optional<HistoryOf> history_of(std::string_view ref, const RouterContext& context) {
+  if (const runtime::Job* job = find_job(context.scheduler, ref)) {
+    return HistoryOf{job->id, job->step};
+  }
+  if (const auto id = context.control.retired(ref)) {
+    return HistoryOf{*id, std::numeric_limits<std::uint64_t>::max()};
+  }
+  return std::nullopt;
+}
+
 void get_points(const Target& target, const Request& request, RouterContext& context,
                 Deliver deliver) {
-  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return deliver(job_not_found(target.job_ref, request, context));
+  const auto job = history_of(target.job_ref, context);
+  if (!job) return deliver(job_not_found(target.job_ref, request, context));
 
   QueryReader query(target.query);
   const auto after_step =
@@ -196,7 +213,7 @@ void get_points(const Target& target, const Request& request, RouterContext& con
     // The whole range after after_step, up to the job's latest step, in at most max_points
     // (`limit` pages plain reads only: a chart wants the whole run, however long).
     context.history.load_points_downsampled(
-        id, after_step, job->step, static_cast<std::size_t>(*max_points),
+        id, after_step, job->last_step, static_cast<std::size_t>(*max_points),
         [head = head_of(request), id, deliver](Result<std::vector<store::StoredPoint>> loaded) {
           if (!loaded) return deliver(error(500, "internal_error", loaded.error().message, head));
           deliver(points_response(id, *loaded, nullptr, head));
@@ -220,8 +237,8 @@ void get_points(const Target& target, const Request& request, RouterContext& con
 
 void get_events(const Target& target, const Request& request, RouterContext& context,
                 Deliver deliver) {
-  const runtime::Job* job = find_job(context.scheduler, target.job_ref);
-  if (job == nullptr) return deliver(job_not_found(target.job_ref, request, context));
+  const auto job = history_of(target.job_ref, context);
+  if (!job) return deliver(job_not_found(target.job_ref, request, context));
   const core::JobId id = job->id;
   context.history.load_transitions(
       id, [head = head_of(request), id, deliver](Result<std::vector<store::StoredTransition>> loaded) {

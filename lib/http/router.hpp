@@ -71,9 +71,10 @@ class JobControl {
                                              std::string reason) = 0;
   /// Whether `token` is job `id`'s push token (compared in constant time).
   [[nodiscard]] virtual bool push_token_matches(core::JobId id, std::string_view token) const = 0;
-  /// Whether `ref` (an id or a name) is a finished job no longer held in memory, to make room
-  /// under scheduler.max_jobs: its history stays in the database, its name taken.
-  [[nodiscard]] virtual bool retired(std::string_view ref) const = 0;
+  /// The id of the job `ref` (an id or a name) names when it is a finished job no longer held
+  /// in memory, to make room under scheduler.max_jobs: its history stays in the database (the
+  /// history endpoints still read it), its name taken. Nothing for any other `ref`.
+  [[nodiscard]] virtual std::optional<core::JobId> retired(std::string_view ref) const = 0;
 };
 
 // AccessPolicy (token, served Host names, allowed Origins) lives in http/access.hpp, with the

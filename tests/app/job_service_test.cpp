@@ -244,10 +244,10 @@ TEST_F(JobServiceTest, FinishedJobsMakeRoomUnderMaxJobsFirstFinishedFirstAndKeep
   EXPECT_EQ(daemon.scheduler_.jobs().size(), 3u);
   EXPECT_EQ(jobs_in_state(daemon, "stopped"), "1");
 
-  EXPECT_TRUE(daemon.jobs_.retired("b"));
-  EXPECT_TRUE(daemon.jobs_.retired("2"));
-  EXPECT_FALSE(daemon.jobs_.retired("a"));
-  EXPECT_FALSE(daemon.jobs_.retired("1"));
+  EXPECT_EQ(daemon.jobs_.retired("b"), 2) << "by name, for the history endpoints";
+  EXPECT_EQ(daemon.jobs_.retired("2"), 2);
+  EXPECT_EQ(daemon.jobs_.retired("a"), std::nullopt);
+  EXPECT_EQ(daemon.jobs_.retired("1"), std::nullopt);
   auto taken = daemon.jobs_.submit(manual_spec("b"), id);
   ASSERT_TRUE(taken) << "its name stays taken: the database still holds it";
   EXPECT_EQ(taken->kind, http::ControlFailure::conflict);

@@ -1010,6 +1010,18 @@ TEST_F(RouterTest, SubmitAtTheJobLimitIs503UnlessAFinishedJobMakesRoom) {
   }
   expect_error(get("/api/v1/jobs/999"), 404, "not_found");
   EXPECT_EQ(get("/api/v1/jobs/999").error_message().find("memory"), std::string::npos);
+  // Its history is still served, from the database, by id or by name.
+  const Answer events = get("/api/v1/jobs/job-0/events");
+  ASSERT_EQ(events.status(), 200u);
+  EXPECT_EQ(events.object().at("job_id"), 1);
+  const auto& transitions = events.object().at("events").as_array();
+  ASSERT_FALSE(transitions.empty());
+  EXPECT_EQ(transitions.back().at("to"), "stopped");
+  for (const char* points : {"/api/v1/jobs/1/metrics", "/api/v1/jobs/1/metrics?max_points=100"}) {
+    const Answer answer = get(points);
+    EXPECT_EQ(answer.status(), 200u) << points;
+    EXPECT_EQ(answer.object().at("job_id"), 1) << points;
+  }
   Request points = post("/api/v1/jobs/1/points", R"([{"step":1,"loss":1.0}])");
   expect_error(send(points), 409, "job_finished");
 }

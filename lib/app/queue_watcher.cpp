@@ -210,17 +210,15 @@ void QueueWatcher::on_settled() {
   const Fingerprint now = fingerprint();
   if (!now.exists) {
     changed_ = false;
-    if (!reported_gone_) {
+    if (last_.exists) {  // once, when it goes
       log::warning("queue file " + file_.string() +
                    " is gone (deleted, moved away or a dangling link): its jobs keep running "
                    "and none is removed; put the file back to load it again");
-      reported_gone_ = true;
       last_ = now;
       on_change_();  // reported as a failed reload: vapor_config_last_reload_successful 0
     }
     return;
   }
-  reported_gone_ = false;
   // A write to the file is a change even where its size and time did not move (a same-size
   // save within one clock tick); a folder event that redirected nothing is not.
   const bool same = last_.exists && now.device == last_.device && now.inode == last_.inode &&

@@ -69,7 +69,6 @@ class QueueWatcher {
   std::vector<std::string> names_;  ///< entries on the path's way: the file, each link met
   bool changed_ = false;            ///< an entry on the way changed since the last check
   Fingerprint last_;
-  bool reported_gone_ = false;
   alignas(8) char buffer_[4096];
 };
 

@@ -18,6 +18,7 @@
 
 #include "runtime/clock.hpp"
 #include "runtime/scheduler.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::http {
 namespace {
@@ -69,11 +70,7 @@ store::StoredPoint stored_point(core::JobId job, std::uint64_t step) {
 }
 
 core::StepRecorded live_point(core::JobId job, std::uint64_t step) {
-  core::StepRecorded event;
-  event.job_id = job;
-  event.step = step;
-  event.loss = 1.0 / static_cast<double>(step);
-  return event;
+  return testing::step_recorded(job, step);
 }
 
 /// "point 3", "state failed", "caught_up 5", "subscribed": what the client was sent, in order.

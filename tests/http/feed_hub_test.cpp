@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http/feed_hub.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::testing {
 namespace {
@@ -29,13 +30,7 @@ class ParkedSubscriber final : public http::FeedSubscriber {
   std::uint64_t cursor_;
 };
 
-core::StepRecorded step(core::JobId job, std::uint64_t n) {
-  core::StepRecorded event;
-  event.job_id = job;
-  event.step = n;
-  event.loss = 1.0 / static_cast<double>(n);
-  return event;
-}
+core::StepRecorded step(core::JobId job, std::uint64_t n) { return testing::step_recorded(job, n); }
 
 TEST(FeedHubTest, NothingIsSerialisedWhileNobodyListens) {
   boost::asio::io_context ioc;

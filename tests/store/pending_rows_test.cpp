@@ -2,6 +2,7 @@
 // order they were recorded, so that a read sees a re-recorded step's latest point.
 
 #include "store/detail/pending_rows.hpp"
+#include "support/job_specs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,13 +15,7 @@ namespace vapor::store::detail {
 namespace {
 
 core::StepRecorded point(core::JobId job, std::uint64_t step, double loss) {
-  core::StepRecorded event;
-  event.job_id = job;
-  event.step = step;
-  event.epoch = 1;
-  event.loss = loss;
-  event.ts = core::WallTime(std::chrono::milliseconds(1'700'000'000'000 + step));
-  return event;
+  return testing::step_recorded(job, step, loss);
 }
 
 std::vector<std::uint64_t> steps(const std::vector<StoredPoint>& points) {

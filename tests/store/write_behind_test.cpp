@@ -21,6 +21,7 @@
 #include "core/job_events.hpp"
 #include "store/store_thread.hpp"
 #include "support/daemon_process.hpp"
+#include "support/job_specs.hpp"
 
 namespace vapor::store {
 namespace {
@@ -63,16 +64,8 @@ class WriteLock {
   sqlite3* db_ = nullptr;
 };
 
-constexpr std::int64_t base_millis = 1'700'000'000'000;
-
 core::StepRecorded step_event(core::JobId job, std::uint64_t step) {
-  core::StepRecorded event;
-  event.job_id = job;
-  event.step = step;
-  event.epoch = 1;
-  event.loss = 1.0 / static_cast<double>(step);
-  event.ts = core::WallTime(milliseconds(base_millis + static_cast<std::int64_t>(step)));
-  return event;
+  return testing::step_recorded(job, step);
 }
 
 class WriteBehindTest : public ::testing::Test {
